@@ -1,0 +1,46 @@
+"""The embedded contact-data source: the directory the operator imports (`POST /v1/admin/directory`).
+
+It reads through an engine of its own (plain reads, no write lock), as any outside provider would:
+a lookup never waits on, or holds, the charging transaction's lock."""
+
+from __future__ import annotations
+
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.engine import make_url
+
+from adapters.contacts.base import Contact, ContactProvider
+from backend.persistence.tables import DirectoryEntry
+
+DIRECTORY = DirectoryEntry.__table__
+_CHUNK = 500  # stays under SQLite's bound-parameter limit
+
+
+class DirectoryProvider(ContactProvider):
+    def __init__(self, database_url: str, **_settings):
+        url = make_url(database_url)
+        if url.get_backend_name() == "sqlite":
+            self.engine = create_engine(url, connect_args={"check_same_thread": False})
+        else:
+            if url.drivername == "postgresql":
+                url = url.set(drivername="postgresql+psycopg")
+            self.engine = create_engine(url, pool_size=2, max_overflow=8, pool_pre_ping=True)
+
+    def lookup_many(self, linkedin_urls: list[str]) -> dict[str, Contact]:
+        found: dict[str, Contact] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(linkedin_urls), _CHUNK):
+                chunk = linkedin_urls[i : i + _CHUNK]
+                rows = conn.execute(select(DIRECTORY).where(DIRECTORY.c.linkedin_url.in_(chunk)))
+                found.update({r.linkedin_url: _contact(r) for r in rows})
+        return found
+
+    def lookup_by_email(self, email: str) -> Contact | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(DIRECTORY).where(func.lower(DIRECTORY.c.email) == email.lower()).limit(1)
+            ).first()
+        return _contact(row) if row else None
+
+
+def _contact(row) -> Contact:
+    return Contact(row.linkedin_url, row.full_name, row.title, row.company, row.email, row.phone)

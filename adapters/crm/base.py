@@ -1,0 +1,355 @@
+"""The CRM port: what an exported lead looks like and what every CRM adapter must do.
+
+An adapter turns a `Lead` into the vendor's record and reports the outcome as a `PushResult` or a
+`DeliveryError` whose class tells the delivery queue whether trying again can help. The vendor-neutral
+parts live here so the adapters stay small: the network rule (`Outbound`), configuration reading
+(`ConfigReader`), and the mapping of an HTTP answer to a readable, credential-free error.
+"""
+
+from __future__ import annotations
+
+import abc
+import email.utils
+import json
+import math
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import requests
+
+from adapters.crm.targets import check_url, resolve_host
+
+Resolve = Callable[[str], list[str]]
+
+
+@dataclass(frozen=True)
+class Lead:
+    """What leaves for the CRM: only data the account holds."""
+
+    person_id: str
+    linkedin_url: str | None
+    full_name: str | None
+    title: str | None
+    company: str | None
+    email: str | None
+    phone: str | None
+
+
+@dataclass(frozen=True)
+class PushResult:
+    external_id: str | None
+
+
+class ConfigError(ValueError):
+    """A connection config that cannot be stored; `fields` maps each bad field to what is wrong."""
+
+    def __init__(self, fields: dict[str, str]):
+        self.fields = dict(fields)
+        super().__init__("; ".join(f"{name}: {problem}" for name, problem in self.fields.items()))
+
+
+class DeliveryError(Exception):
+    """A failed delivery attempt. The message is readable and never contains credentials."""
+
+    retryable: ClassVar[bool]
+
+    def __init__(self, message: str, *, retry_after: float | None = None):
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
+class RetryableDeliveryError(DeliveryError):
+    """Timeouts, connection errors, 5xx, 429, unreadable 2xx answers: the same attempt may succeed later."""
+
+    retryable = True
+
+
+class PermanentDeliveryError(DeliveryError):
+    """The CRM refused the lead or the credentials (4xx), or the target is refused: retrying won't help."""
+
+    retryable = False
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """What an adapter needs from the host: an HTTP session plus the network rule, timeout and clock."""
+
+    session: requests.Session
+    allow_private_networks: bool = False
+    resolve: Resolve = resolve_host
+    timeout: float = 10.0
+    clock: Callable[[], float] = time.time
+
+    def check_target(self, url: str) -> None:
+        """Re-check a stored target at delivery time: DNS may now point somewhere forbidden."""
+        host = urlsplit(url).hostname or "?"
+        try:
+            check_url(url, allow_private_networks=self.allow_private_networks, resolve=self.resolve)
+        except ValueError as exc:
+            raise PermanentDeliveryError(f"target refused: {exc}") from None
+        except OSError:
+            raise RetryableDeliveryError(f"could not resolve host {host!r}") from None
+
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """Send one request to an allowed target. Redirects are not followed: a redirect could lead to a
+        forbidden address, so a 3xx answer is reported as a failure instead."""
+        self.check_target(url)
+        host = urlsplit(url).hostname
+        kwargs.setdefault("timeout", self.timeout)
+        kwargs.setdefault("allow_redirects", False)
+        try:
+            return self.session.request(method, url, **kwargs)
+        except requests.Timeout:
+            raise RetryableDeliveryError(f"no answer from {host} within {kwargs['timeout']}s") from None
+        except requests.ConnectionError:
+            raise RetryableDeliveryError(f"could not connect to {host}") from None
+        except requests.RequestException as exc:
+            raise PermanentDeliveryError(f"request to {host} failed ({type(exc).__name__})") from None
+
+
+class ConfigReader:
+    """Reads and checks a submitted config, collecting one message per bad field.
+
+    Keys that no adapter read are reported as unknown, so the list of accepted keys is simply what the
+    adapter's `_normalize` reads.
+    """
+
+    def __init__(self, config: dict, *, allow_private_networks: bool, resolve: Resolve):
+        self.config = config
+        self.allow_private_networks = allow_private_networks
+        self.resolve = resolve
+        self.errors: dict[str, str] = {}
+        self.seen: set[str] = set()
+
+    def text(self, key: str, *, required: bool = False, default: str | None = None) -> str | None:
+        self.seen.add(key)
+        value = self.config.get(key)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if required and default is None:
+                self.errors[key] = "is required"
+            return default
+        if not isinstance(value, str):
+            self.errors[key] = "must be a string"
+            return None
+        return value.strip()
+
+    def url(self, key: str, *, required: bool = False, default: str | None = None) -> str | None:
+        """A target URL; a user-supplied one is checked against the network rule (the default is trusted)."""
+        value = self.text(key, required=required)
+        if value is None:
+            return default
+        try:
+            check_url(value, allow_private_networks=self.allow_private_networks, resolve=self.resolve)
+        except ValueError as exc:
+            self.errors[key] = str(exc)
+        except OSError:
+            self.errors[key] = f"host {urlsplit(value).hostname!r} does not resolve"
+        return value.rstrip("/")
+
+    def reject(self, key: str, message: str) -> None:
+        """A key this kind refuses with a specific explanation rather than as unknown."""
+        self.seen.add(key)
+        if key in self.config:
+            self.errors[key] = message
+
+    def unknown_keys(self, kind: str) -> None:
+        for key in self.config:
+            if key not in self.seen:
+                self.errors[str(key)] = f"is not a setting of the {kind} kind"
+
+
+class CrmAdapter(abc.ABC):
+    kind: ClassVar[str]
+    service: ClassVar[str]  # the vendor's name, as it appears in messages
+    secret_fields: ClassVar[tuple[str, ...]] = ()  # config keys never echoed back
+
+    @classmethod
+    def validate_config(
+        cls, config: dict, *, allow_private_networks: bool, resolve: Resolve = resolve_host
+    ) -> dict:
+        """The normalized config to store (defaults filled in); ConfigError names every bad field."""
+        if not isinstance(config, dict):
+            raise ConfigError({"config": "must be an object"})
+        reader = ConfigReader(config, allow_private_networks=allow_private_networks, resolve=resolve)
+        normalized = cls._normalize(reader)
+        reader.unknown_keys(cls.kind)
+        if reader.errors:
+            raise ConfigError(reader.errors)
+        return {key: value for key, value in normalized.items() if value is not None}
+
+    @classmethod
+    @abc.abstractmethod
+    def _normalize(cls, read: ConfigReader) -> dict:
+        """Read every accepted key through `read`, returning the config to store."""
+
+    @classmethod
+    def public_config(cls, config: dict) -> dict:
+        return {key: value for key, value in config.items() if key not in cls.secret_fields}
+
+    def __init__(self, config: dict, outbound: Outbound):
+        self.config = config
+        self.outbound = outbound
+        self._secrets = tuple(str(config[k]) for k in self.secret_fields if config.get(k))
+
+    @abc.abstractmethod
+    def push(self, lead: Lead, *, delivery_id: str) -> PushResult:
+        """Create or update the lead in the CRM; `delivery_id` is stable across retries of one delivery."""
+
+    def push_batch(self, leads: list[tuple[str, Lead]]) -> list[PushResult | DeliveryError]:
+        """One outcome per (delivery_id, lead), in order. Adapters with a batch endpoint override this."""
+        outcomes: list[PushResult | DeliveryError] = []
+        for delivery_id, lead in leads:
+            try:
+                outcomes.append(self.push(lead, delivery_id=delivery_id))
+            except DeliveryError as exc:
+                outcomes.append(exc)
+        return outcomes
+
+    # Helpers for subclasses: answers become results or credential-free errors.
+
+    def _failure(self, response: requests.Response, *, retryable: bool | None = None) -> DeliveryError:
+        return failure_from_response(
+            response,
+            service=self.service,
+            secrets=self._secrets,
+            now=self.outbound.clock(),
+            retryable=retryable,
+        )
+
+    def _json(self, response: requests.Response) -> Any:
+        """The JSON body of a 2xx answer; raises the mapped error for any other status."""
+        if not 200 <= response.status_code < 300:
+            raise self._failure(response)
+        try:
+            return response.json()
+        except ValueError:
+            detail = describe_body(response) or "(empty)"
+            raise RetryableDeliveryError(
+                redact(
+                    f"{self.service} answered {response.status_code} with an unreadable body: {detail}",
+                    self._secrets,
+                )
+            ) from None
+
+    def _unexpected(self, response: requests.Response, what: str) -> RetryableDeliveryError:
+        """A 2xx whose JSON lacks what the vendor documents: the outcome is unknown, so try again."""
+        return RetryableDeliveryError(
+            redact(
+                f"{self.service} answered {response.status_code} without {what}: {describe_body(response)}",
+                self._secrets,
+            )
+        )
+
+
+def split_name(full_name: str | None) -> tuple[str | None, str | None]:
+    """("Ada", "King Lovelace") from "Ada King Lovelace"; a single word is taken as the last name."""
+    words = (full_name or "").split()
+    if not words:
+        return None, None
+    if len(words) == 1:
+        return None, words[0]
+    return words[0], " ".join(words[1:])
+
+
+_EXCERPT = 300
+_TRANSIENT_STATUSES = frozenset({408, 425, 429})
+
+
+def failure_from_response(
+    response: requests.Response,
+    *,
+    service: str,
+    secrets: Iterable[str] = (),
+    now: float | None = None,
+    retryable: bool | None = None,
+) -> DeliveryError:
+    """The DeliveryError for a non-success answer: 408/425/429/5xx retryable (honouring Retry-After),
+    anything else permanent unless the caller knows better (`retryable`)."""
+    status = response.status_code
+    if retryable is None:
+        retryable = status in _TRANSIENT_STATUSES or status >= 500
+    message = f"{service} answered {status}"
+    if response.reason:
+        message += f" {response.reason}"
+    detail = describe_body(response)
+    if detail:
+        message += f": {detail}"
+    if 300 <= status < 400:
+        message += " (redirects are not followed)"
+    message = redact(message, secrets)
+    if not retryable:
+        return PermanentDeliveryError(message)
+    now = time.time() if now is None else now
+    return RetryableDeliveryError(
+        message, retry_after=parse_retry_after(response.headers.get("Retry-After"), now)
+    )
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a Retry-After header, given as seconds or as an HTTP-date."""
+    if not value or not value.strip():
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value.strip())
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = when.timestamp() - now
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def describe_body(response: requests.Response) -> str:
+    """A short readable account of a body: the error message from JSON, else the text without markup."""
+    text = response.text or ""
+    if not text.strip():
+        return ""
+    try:
+        detail = json_message(json.loads(text))
+    except ValueError:
+        if "html" in response.headers.get("Content-Type", "") or text.lstrip().startswith("<"):
+            detail = "HTML page: " + re.sub(r"<[^>]*>", " ", text)
+        else:
+            detail = "non-JSON body: " + text
+    detail = " ".join(detail.split())
+    return detail if len(detail) <= _EXCERPT else detail[: _EXCERPT - 1] + "…"
+
+
+def json_message(data: Any) -> str:
+    if isinstance(data, list):
+        return "; ".join(json_message(item) for item in data[:3])
+    if not isinstance(data, dict):
+        return json.dumps(data)
+    code = next((data[k] for k in ("errorCode", "code", "category") if isinstance(data.get(k), str)), None)
+    text = next(
+        (
+            data[k]
+            for k in ("message", "error", "error_description", "detail", "title")
+            if isinstance(data.get(k), str)
+        ),
+        None,
+    )
+    if text is None and isinstance(data.get("errors"), list) and data["errors"]:
+        text = json_message(data["errors"])
+    if text is None:
+        return json.dumps(data)
+    return f"{code}: {text}" if code else text
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """Belt and braces: a vendor that echoes a credential back must not get it into our messages."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return text

@@ -1,0 +1,71 @@
+"""Which outbound targets the CRM adapters may call.
+
+Connections point the server at URLs chosen by account users, so every target is checked against the
+addresses its host resolves to: a link-local or cloud-metadata address is refused always (it exposes
+instance credentials), loopback/private/reserved ones unless the deployment allows private networks
+(self-hosted setups posting to an internal CRM). The rule is a pure function so configuration
+checks and delivery-time checks (DNS can change after a connection was created) share it.
+Messages name the host only: paths and query strings of webhook URLs often carry secrets.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+# Metadata services that are not inside 169.254.0.0/16 or fe80::/10 (AWS IPv6 IMDS, Alibaba Cloud).
+_METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in ("fd00:ec2::254", "100.100.100.200"))
+
+
+def resolve_host(host: str) -> list[str]:
+    """Every IP address `host` resolves to (raises OSError when it does not resolve)."""
+    infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    return sorted({str(info[4][0]) for info in infos})
+
+
+def check_url(url: str, *, allow_private_networks: bool, resolve: Callable[[str], list[str]]) -> None:
+    """Raise ValueError (readable message) when `url` is not an allowed http(s) target.
+
+    A host that does not resolve raises OSError from `resolve`, so callers can tell a transient DNS
+    failure from a refused target.
+    """
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        raise ValueError("is not a valid URL") from None
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("must be an http or https URL")
+    host = parts.hostname
+    if not host:
+        raise ValueError("must name a host")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not carry credentials in the URL")
+    try:
+        addresses = [ipaddress.ip_address(host)]
+    except ValueError:
+        addresses = [ipaddress.ip_address(a) for a in resolve(host)]
+        if not addresses:
+            raise OSError(f"host {host!r} resolves to no address") from None
+    for address in addresses:
+        reason = _refusal(address, allow_private_networks)
+        if reason:
+            raise ValueError(f"host {host!r} resolves to {reason} address {address}, which is not allowed")
+
+
+def _refusal(address: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_private: bool) -> str | None:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address.is_link_local or address in _METADATA_ADDRESSES:
+        return "a link-local/cloud-metadata"
+    if allow_private:
+        return None
+    if address.is_loopback:
+        return "a loopback"
+    if address.is_unspecified or address.is_multicast or address.is_reserved:
+        return "an unspecified/multicast/reserved"
+    if not address.is_global:
+        return "a private"
+    return None

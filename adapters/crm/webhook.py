@@ -1,0 +1,108 @@
+"""Webhook: the lead posted as JSON to the customer's URL, signed per Standard Webhooks.
+
+Spec: https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md
+- Payload `{"type", "timestamp", "data"}`; headers `webhook-id`, `webhook-timestamp` (unix seconds) and
+  `webhook-signature: v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`, keyed with the bytes of a
+  `whsec_<base64>` secret of 24 to 64 random bytes.
+- `webhook-id` is the delivery_id so it stays the same across retries (receivers use it to deduplicate);
+  the timestamp is that of the attempt, as the spec asks. The message id must not contain ".".
+
+Choices:
+- Signing is a few lines of hmac here, so the tests' verification with the standardwebhooks package
+  is an independent check of this code rather than the package checking itself.
+- A connection created without a secret gets a generated one (32 random bytes). It is a secret field,
+  absent from public_config, so the receiver can only learn it from the creation response.
+- Any 2xx is success; the receiver's JSON "id", if any, becomes the external id. The spec treats every
+  other answer as a failed attempt to retry on a schedule of days, so they are retryable, except
+  410 Gone (the receiver asks to stop) and 3xx (the URL must be updated; redirects are not followed).
+- `base_url` is refused rather than ignored: the target of this kind is `url`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import asdict
+from datetime import UTC, datetime
+
+import requests
+
+from adapters.crm.base import ConfigReader, CrmAdapter, Lead, PushResult
+
+SECRET_PREFIX = "whsec_"
+LEAD_EXPORTED = "lead.exported"
+
+
+def generate_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    """The `webhook-signature` value for one attempt."""
+    key = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
+    digest = hmac.new(key, f"{message_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+class WebhookAdapter(CrmAdapter):
+    kind = "webhook"
+    service = "The webhook receiver"
+    secret_fields = ("secret",)
+
+    @classmethod
+    def _normalize(cls, read: ConfigReader) -> dict:
+        secret = read.text("secret")
+        if secret is not None and not _valid_secret(secret):
+            read.errors["secret"] = "must be whsec_ followed by the base64 of 24 to 64 random bytes"
+        read.reject("base_url", "is not used by the webhook kind; put the target in url")
+        return {"url": read.url("url", required=True), "secret": secret or generate_secret()}
+
+    def push(self, lead: Lead, *, delivery_id: str) -> PushResult:
+        return self.send_event(LEAD_EXPORTED, asdict(lead), message_id=delivery_id)
+
+    def send_event(self, event_type: str, data: dict, *, message_id: str) -> PushResult:
+        """Post one signed event; `message_id` must be the same for every retry of the same event."""
+        if not message_id or "." in message_id:
+            raise ValueError("a webhook message id must be non-empty and contain no '.'")
+        now = self.outbound.clock()
+        timestamp = int(now)
+        event = {
+            "type": event_type,
+            "timestamp": datetime.fromtimestamp(now, UTC).isoformat().replace("+00:00", "Z"),
+            "data": data,
+        }
+        body = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "webhook-id": message_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign(self.config["secret"], message_id, timestamp, body),
+        }
+        response = self.outbound.request("POST", self.config["url"], data=body, headers=headers)
+        if not 200 <= response.status_code < 300:
+            status = response.status_code
+            raise self._failure(response, retryable=not (status == 410 or 300 <= status < 400))
+        return PushResult(external_id=_receiver_id(response))
+
+
+def _valid_secret(secret: str) -> bool:
+    if not secret.startswith(SECRET_PREFIX):
+        return False
+    try:
+        key = base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return 24 <= len(key) <= 64
+
+
+def _receiver_id(response: requests.Response) -> str | None:
+    try:
+        data = response.json()
+    except ValueError:
+        return None
+    identifier = data.get("id") if isinstance(data, dict) else None
+    return str(identifier) if isinstance(identifier, str | int) and not isinstance(identifier, bool) else None

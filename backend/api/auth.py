@@ -1,0 +1,36 @@
+"""Bearer-token auth for `/v1`. Preflights (OPTIONS) pass untouched: browsers send them without
+the token, and CORS answers them."""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import current_app, g, request
+from werkzeug.exceptions import Unauthorized
+
+from backend.services import accounts
+
+
+def _bearer() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def authenticate() -> None:
+    """before_request: sets g.actor for user routes; admin routes need the configured admin token."""
+    if request.method == "OPTIONS" or not request.path.startswith("/v1/"):
+        return
+    token = _bearer()
+    if token is None:
+        raise Unauthorized("an Authorization: Bearer <api_token> header is required")
+    if request.path.startswith("/v1/admin/"):
+        admin = current_app.config["SETTINGS"].admin_token
+        if not admin or not hmac.compare_digest(token.encode(), admin.encode()):
+            raise Unauthorized("admin routes need the operator's admin token")
+        g.actor = None
+        return
+    actor = current_app.extensions["store"].run(lambda uow: accounts.actor_for_token(uow, token))
+    if actor is None:
+        raise Unauthorized("the API token is not valid")
+    g.actor = actor

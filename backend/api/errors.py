@@ -1,0 +1,103 @@
+"""Every error answer is RFC 9457 problem+json with a stable `code`. Status numbers live here only."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, current_app, has_request_context, json, request
+from werkzeug.exceptions import HTTPException
+
+from backend.domain.credits import render
+from backend.domain.errors import (
+    Conflict,
+    DomainError,
+    InsufficientCredits,
+    InvalidInput,
+    InvalidProfileUrl,
+    NotFound,
+)
+
+log = logging.getLogger(__name__)
+
+
+class IdempotencyConflict(DomainError):
+    """The key was used with a different body."""
+
+
+class IdempotencyInProgress(DomainError):
+    """The first request with this key is still running."""
+
+
+DOMAIN = {
+    InvalidProfileUrl: (422, "validation_error", "Not a LinkedIn profile URL"),
+    InvalidInput: (422, "validation_error", "Invalid request"),
+    NotFound: (404, "not_found", "Not found"),
+    Conflict: (409, "conflict", "Conflict"),
+    InsufficientCredits: (402, "insufficient_credits", "Insufficient credits"),
+    IdempotencyConflict: (422, "idempotency_conflict", "Idempotency-Key reused with another body"),
+    IdempotencyInProgress: (409, "idempotency_in_progress", "A request with this Idempotency-Key is running"),
+}
+
+HTTP_CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+    409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type", 422: "validation_error",
+    429: "rate_limited", 500: "internal_error",
+}
+
+
+def problem(status: int, code: str, title: str, detail: str, headers=None, **extra):
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, "code": code, **extra}
+    response = current_app.response_class(json.dumps(body), status=status,
+                                          mimetype="application/problem+json")
+    for k, v in (headers or {}).items():
+        response.headers[k] = v
+    return response
+
+
+def domain_error(exc: DomainError):
+    status, code, title = next(v for k, v in DOMAIN.items() if isinstance(exc, k))
+    extra = dict(exc.extra)
+    if "fields" in extra:
+        extra["errors"] = extra.pop("fields")
+    if isinstance(exc, InsufficientCredits):
+        extra.update(credit_type=exc.credit_type, required=render(exc.required_milli),
+                     available=render(exc.available_milli))
+    if isinstance(exc, InvalidProfileUrl):
+        extra["errors"] = {"linkedin_url": [exc.detail]}
+    return problem(status, code, title, exc.detail, **extra)
+
+
+def http_error(exc: HTTPException):
+    status = exc.code or 500
+    extra = {}
+    messages = (getattr(exc, "data", None) or {}).get("messages")
+    detail = exc.description or exc.name
+    if messages:  # webargs: {"json": {"field": ["msg"]}} -> {"field": ["msg"]}; or {"json": ["Invalid JSON body."]}
+        extra["errors"] = _flatten(messages)
+        detail = "the request has invalid fields: " + ", ".join(sorted(extra["errors"]))
+    if status == 413:
+        limit = request.max_content_length if has_request_context() else None
+        extra["limit"] = limit
+        detail = f"the request body is larger than the limit of {limit} bytes" if limit else detail
+    headers = dict(exc.get_headers()) if status == 405 else {}
+    headers.pop("Content-Type", None)
+    return problem(status, HTTP_CODES.get(status, "http_error"), exc.name, detail, headers, **extra)
+
+
+def _flatten(messages: dict) -> dict:
+    out = {}
+    for location, found in messages.items():
+        out.update(found if isinstance(found, dict) else {location: found})
+    return out
+
+
+def unexpected(exc: Exception):
+    log.exception("unhandled error", exc_info=exc)
+    return problem(500, "internal_error", "Internal Server Error", "an unexpected error occurred; "
+                   "nothing was charged unless the answer said so")
+
+
+def register(app: Flask) -> None:
+    app.register_error_handler(DomainError, domain_error)
+    app.register_error_handler(HTTPException, http_error)
+    app.register_error_handler(Exception, unexpected)

@@ -1,0 +1,76 @@
+"""`Idempotency-Key` on POST (R6, api.md): the same key and body replay the first answer and charge
+nothing again; another body is `idempotency_conflict`; a request arriving while the first runs is
+`idempotency_in_progress`. Keys are scoped to the account and kept 24 hours.
+
+The claim is its own small transaction, committed before the action runs, so a concurrent duplicate
+sees it. Answers below 500 are stored; a 5xx frees the key so the client may retry."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+from flask import current_app, g, request
+from sqlalchemy import delete, select, update
+
+from backend.api.errors import IdempotencyConflict, IdempotencyInProgress
+from backend.persistence.statements import insert_one_if_absent
+from backend.persistence.tables import IdempotencyKey, utcnow
+
+KEYS = IdempotencyKey.__table__
+STALE_RUNNING = timedelta(minutes=5)  # a claim whose request died (process killed) is taken over
+
+
+def claim():
+    """before_request: replay a stored answer, refuse a conflicting one, or claim the key."""
+    key = request.headers.get("Idempotency-Key")
+    if request.method != "POST" or not key or getattr(g, "actor", None) is None:
+        return None
+    digest = hashlib.sha256(request.path.encode() + b"\n" + request.get_data()).hexdigest()
+    ttl = timedelta(hours=current_app.config["SETTINGS"].idempotency_ttl_hours)
+    row = _store().run(lambda uow: _claim(uow, g.actor.account_id, key[:200], digest, ttl))
+    if row is None:
+        g.idempotency = (g.actor.account_id, key[:200])
+        return None
+    response = current_app.response_class(row.body, status=row.status_code, content_type=row.content_type)
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _claim(uow, account_id: str, key: str, digest: str, ttl: timedelta):
+    now = utcnow()
+    values = {"account_id": account_id, "key": key, "request_hash": digest, "state": "running",
+              "created_at": now}
+    if insert_one_if_absent(uow, KEYS, values):
+        return None
+    row = uow.session.execute(select(KEYS).where(KEYS.c.account_id == account_id, KEYS.c.key == key)).one()
+    expired = row.created_at < now - ttl
+    stale = row.state == "running" and row.created_at < now - STALE_RUNNING
+    if expired or stale:
+        uow.session.execute(update(KEYS).where(KEYS.c.id == row.id).values(**values, status_code=None, body=None))
+        return None
+    if row.request_hash != digest:
+        raise IdempotencyConflict("this Idempotency-Key was used with a different request body; use a new key")
+    if row.state == "running":
+        raise IdempotencyInProgress("the first request with this Idempotency-Key is still running; retry shortly")
+    return row
+
+
+def remember(response):
+    """after_request: store the answer for replays (or free the key after a server error)."""
+    claimed = g.pop("idempotency", None)
+    if claimed is None:
+        return response
+    account_id, key = claimed
+    where = (KEYS.c.account_id == account_id) & (KEYS.c.key == key)
+    if response.status_code >= 500:
+        _store().run(lambda uow: uow.session.execute(delete(KEYS).where(where)))
+    else:
+        body = response.get_data(as_text=True)
+        _store().run(lambda uow: uow.session.execute(update(KEYS).where(where).values(
+            state="done", status_code=response.status_code, content_type=response.content_type, body=body)))
+    return response
+
+
+def _store():
+    return current_app.extensions["store"]

@@ -1,0 +1,20 @@
+"""Request body limits (api.md): 64 KiB on single-person routes, 16 MiB on bulk JSON routes."""
+
+from __future__ import annotations
+
+from flask import current_app, request
+
+SINGLE = 64 * 1024
+BULK = 16 * 2**20
+
+
+def bulk(view):
+    """Mark a view as a bulk route (directory import, post exports, people lists)."""
+    view.body_limit = BULK
+    return view
+
+
+def apply_body_limit() -> None:
+    """before_request: the limit for this route; reading past it is a 413 naming the limit."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    request.max_content_length = getattr(view, "body_limit", SINGLE)

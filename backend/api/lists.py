@@ -1,0 +1,48 @@
+"""Lists and sequences CRUD."""
+
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+
+from backend.api.common import actor, run
+from backend.services import lists, sequences
+from schemas import lists as s
+
+blp = Blueprint("lists", __name__, url_prefix="/v1", description="Lists and sequences")
+
+
+@blp.route("/lists", methods=["POST"])
+@blp.arguments(s.NameRequest)
+@blp.response(201, s.NamedSchema)
+def create_list(body):
+    """Create a List"""
+    return run(lambda uow: lists.create(uow, actor(), body["name"]))
+
+
+@blp.route("/lists", methods=["GET"])
+@blp.response(200, s.ListsResponse)
+def all_lists():
+    """The account's Lists"""
+    return {"lists": run(lambda uow: lists.all_lists(uow, actor()))}
+
+
+@blp.route("/lists/<list_id>/leads", methods=["GET"])
+@blp.response(200, s.LeadsResponse)
+def list_leads(list_id):
+    """A List's leads, with the contact data the account holds"""
+    return {"leads": run(lambda uow: lists.leads(uow, actor(), list_id))}
+
+
+@blp.route("/sequences", methods=["POST"])
+@blp.arguments(s.NameRequest)
+@blp.response(201, s.NamedSchema)
+def create_sequence(body):
+    """Create a sequence"""
+    return run(lambda uow: sequences.create(uow, actor(), body["name"]))
+
+
+@blp.route("/sequences", methods=["GET"])
+@blp.response(200, s.SequencesResponse)
+def all_sequences():
+    """The account's sequences"""
+    return {"sequences": run(lambda uow: sequences.all_sequences(uow, actor()))}

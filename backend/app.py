@@ -1,0 +1,70 @@
+"""The app factory: configuration, the store, CORS, auth, idempotency, blueprints, errors, CLI.
+Nothing is built at import time."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_cors import CORS
+from flask_smorest import Api
+
+from adapters.contacts.registry import load_provider
+from backend import cli
+from backend.api import admin, auth, credits, crm, errors, extension, idempotency, limits, lists
+from backend.config import Settings
+from backend.persistence.db import make_engine
+from backend.persistence.unit_of_work import Store
+from schemas.common import ProblemSchema
+
+BLUEPRINTS = (admin.blp, credits.blp, extension.blp, lists.blp, crm.blp)
+CORS_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key"]
+EXPOSED_HEADERS = ["Retry-After", "Idempotent-Replayed", "Content-Disposition", "Location"]
+
+
+def _vary_on_origin(response):
+    """Every answer depends on the Origin (flask-cors says so only when several origins are set)."""
+    response.vary.add("Origin")
+    return response
+
+
+class LeadledgerApi(Api):
+    ERROR_SCHEMA = ProblemSchema
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config.update(
+        SETTINGS=settings,
+        MAX_CONTENT_LENGTH=limits.BULK,
+        API_TITLE="leadledger",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        API_SPEC_OPTIONS={
+            "info": {"description": "Credit-metered prospecting API. Every charging answer carries "
+                                    "`credits` with `charged`, `balance` and `reasons`."},
+            "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+            "security": [{"bearer": []}],
+        },
+    )
+    engine = make_engine(settings.database_url)
+    app.extensions["store"] = Store(engine, load_provider(settings.contact_provider, settings.database_url))
+    if settings.cors_origins:
+        CORS(app, origins=list(settings.cors_origins), allow_headers=CORS_HEADERS,
+             expose_headers=EXPOSED_HEADERS, methods=["GET", "POST", "OPTIONS"], max_age=600,
+             vary_header=True)
+        app.after_request(_vary_on_origin)
+    app.before_request(limits.apply_body_limit)
+    app.before_request(auth.authenticate)
+    app.before_request(idempotency.claim)
+    app.after_request(idempotency.remember)
+    api = LeadledgerApi(app)
+    for blp in BLUEPRINTS:
+        api.register_blueprint(blp)
+    errors.register(app)
+    app.add_url_rule("/healthz", "healthz", lambda: {"status": "ok"})
+    cli.register(app)
+    return app

@@ -1,0 +1,41 @@
+"""The domain's one error vocabulary; backend/api/errors.py maps each to a status and a code."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Root of every error a use case raises on purpose."""
+
+    def __init__(self, detail: str, **extra):
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class InvalidProfileUrl(DomainError):
+    """R1: not a LinkedIn /in/ profile."""
+
+
+class InvalidInput(DomainError):
+    """A request that is well-formed but cannot be acted on (per-field messages in `fields`)."""
+
+
+class NotFound(DomainError):
+    """Unknown, or belongs to another account (never reveal which)."""
+
+
+class Conflict(DomainError):
+    """The resource is in a state that forbids the action."""
+
+
+class InsufficientCredits(DomainError):
+    """R5: the balance cannot cover the charge; nothing was changed."""
+
+    def __init__(self, credit_type: str, required_milli: int, available_milli: int):
+        self.credit_type = credit_type
+        self.required_milli = required_milli
+        self.available_milli = available_milli
+        super().__init__(
+            f"this needs {required_milli / 1000:g} {credit_type} credit(s); "
+            f"the account has {available_milli / 1000:g}"
+        )

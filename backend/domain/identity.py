@@ -1,0 +1,41 @@
+"""R1: who a person is. The extension sends whatever URL the tab shows; we fold it to one key."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote, urlsplit
+
+from backend.domain.errors import InvalidProfileUrl
+
+_HOST = re.compile(r"^(?:[a-z0-9-]+\.)?linkedin\.com$")
+_SLUG = re.compile(r"^[^\s/?#]{1,200}$")
+
+
+def canonical_linkedin_url(raw: str) -> str:
+    """Fold any spelling of a LinkedIn profile URL to `https://www.linkedin.com/in/<slug>` (R1).
+
+    Scheme, `www`/country subdomain, case, query, fragment, trailing slash and whatever follows
+    the slug (`/details/…`, `/overlay/…`) are dropped; the slug is percent-decoded. Anything that
+    is not an `/in/` profile on linkedin.com raises InvalidProfileUrl.
+    """
+    if not isinstance(raw, str) or not raw.strip() or len(raw) > 2048:
+        raise InvalidProfileUrl("a LinkedIn profile URL is required")
+    text = raw.strip()
+    if "://" not in text:
+        text = "https://" + text.lstrip("/")
+    parts = urlsplit(text)
+    host = (parts.hostname or "").lower()
+    if parts.scheme.lower() not in ("http", "https") or not _HOST.match(host):
+        raise InvalidProfileUrl(f"{raw!r} is not a linkedin.com URL")
+    segments = [s for s in parts.path.split("/") if s]
+    if len(segments) < 2 or segments[0].lower() != "in":
+        raise InvalidProfileUrl(f"{raw!r} is not a LinkedIn /in/ profile URL")
+    slug = unquote(segments[1]).strip().lower()
+    if not _SLUG.match(slug):
+        raise InvalidProfileUrl(f"{raw!r} has no valid profile slug")
+    return f"https://www.linkedin.com/in/{slug}"
+
+
+def email_key(raw: str) -> str:
+    """R1: uploaded rows without a profile URL are identified by their lower-cased email."""
+    return raw.strip().lower()

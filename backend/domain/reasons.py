@@ -1,0 +1,35 @@
+"""Why an action cost what it cost, per credit type: the `credits.reasons` the extension shows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class ReasonCode(StrEnum):
+    CHARGED = "charged"
+    ALREADY_UNLOCKED = "already_unlocked"
+    NOT_FOUND = "not_found"
+    SUPPLIED = "supplied"
+    FREE_ACTION = "free_action"
+    HELD = "held"
+    RELEASED = "released"
+    ALREADY_TRACKED = "already_tracked"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: ReasonCode
+    amount: int = 0
+    unlocked_at: datetime | None = None
+    unlocked_by: str | None = None
+
+    def as_json(self) -> dict:
+        out: dict = {"code": str(self.code)}
+        if self.unlocked_at is not None:
+            out["unlocked_at"] = self.unlocked_at.isoformat()
+        if self.unlocked_by is not None:
+            out["unlocked_by"] = self.unlocked_by
+        return out

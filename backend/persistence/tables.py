@@ -1,0 +1,187 @@
+"""The tables. Money rules that must hold under concurrency are database rules here:
+unique unlocks, a non-negative balance, one lead per list."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Account(SQLModel, table=True):
+    __tablename__ = "accounts"
+    id: str = Field(primary_key=True, max_length=36)
+    name: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    id: str = Field(primary_key=True, max_length=36)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=36)
+    email: str = Field(max_length=320)
+    role: str = Field(max_length=16)
+    token_hash: str = Field(unique=True, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Balance(SQLModel, table=True):
+    """The running sum of an account's ledger per credit type (for tracking: the credits still free)."""
+
+    __tablename__ = "balances"
+    __table_args__ = (CheckConstraint("amount >= 0", name="balance_never_negative"),)
+    account_id: str = Field(foreign_key="accounts.id", primary_key=True, max_length=36)
+    credit_type: str = Field(primary_key=True, max_length=16)
+    amount: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+
+
+class LedgerEntry(SQLModel, table=True):
+    """Append-only: grants positive, charges negative, tracking holds negative and releases positive."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (Index("ix_ledger_account_type_id", "account_id", "credit_type", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: str = Field(foreign_key="accounts.id", max_length=36)
+    credit_type: str = Field(max_length=16)
+    amount: int = Field(sa_column=Column(BigInteger, nullable=False))
+    balance_after: int = Field(sa_column=Column(BigInteger, nullable=False))
+    action: str = Field(max_length=40)
+    person_id: str | None = Field(default=None, max_length=36)
+    user_id: str | None = Field(default=None, max_length=36)
+    note: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Person(SQLModel, table=True):
+    """R1: one row per person, keyed by canonical LinkedIn URL or, for uploads without one, by email."""
+
+    __tablename__ = "people"
+    id: str = Field(primary_key=True, max_length=36)
+    linkedin_url: str | None = Field(default=None, unique=True, max_length=300)
+    email_key: str | None = Field(default=None, unique=True, max_length=320)
+    full_name: str | None = Field(default=None, max_length=300)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class DirectoryEntry(SQLModel, table=True):
+    """The embedded contact-data source (adapters/contacts/directory.py reads it)."""
+
+    __tablename__ = "directory_entries"
+    linkedin_url: str = Field(primary_key=True, max_length=300)
+    full_name: str | None = Field(default=None, max_length=300)
+    title: str | None = Field(default=None, max_length=300)
+    company: str | None = Field(default=None, max_length=300)
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=64)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Unlock(SQLModel, table=True):
+    """R2/R3: the account holds this person's data of this kind (email, phone, validation);
+    the primary key makes it once only."""
+
+    __tablename__ = "unlocks"
+    account_id: str = Field(foreign_key="accounts.id", primary_key=True, max_length=36)
+    person_id: str = Field(foreign_key="people.id", primary_key=True, max_length=36)
+    kind: str = Field(primary_key=True, max_length=16)
+    credit_type: str = Field(max_length=16)
+    value: str | None = Field(default=None, max_length=320)
+    user_id: str | None = Field(default=None, max_length=36)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class LeadList(SQLModel, table=True):
+    __tablename__ = "lists"
+    id: str = Field(primary_key=True, max_length=36)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=36)
+    name: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ListLead(SQLModel, table=True):
+    __tablename__ = "list_leads"
+    list_id: str = Field(foreign_key="lists.id", primary_key=True, max_length=36)
+    person_id: str = Field(foreign_key="people.id", primary_key=True, max_length=36)
+    added_by: str | None = Field(default=None, max_length=36)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Sequence(SQLModel, table=True):
+    __tablename__ = "sequences"
+    id: str = Field(primary_key=True, max_length=36)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=36)
+    name: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Enrollment(SQLModel, table=True):
+    __tablename__ = "enrollments"
+    sequence_id: str = Field(foreign_key="sequences.id", primary_key=True, max_length=36)
+    person_id: str = Field(foreign_key="people.id", primary_key=True, max_length=36)
+    email: str = Field(max_length=320)
+    email_source: str = Field(max_length=16)
+    added_by: str | None = Field(default=None, max_length=36)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class CrmConnection(SQLModel, table=True):
+    __tablename__ = "crm_connections"
+    id: str = Field(primary_key=True, max_length=36)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=36)
+    kind: str = Field(max_length=40)
+    name: str = Field(max_length=200)
+    config: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    last_success_at: datetime | None = None
+    last_error: str | None = Field(default=None, max_length=1000)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class CrmDelivery(SQLModel, table=True):
+    """Transactional outbox: written with the charge; the worker sends it."""
+
+    __tablename__ = "crm_deliveries"
+    __table_args__ = (Index("ix_delivery_due", "status", "next_attempt_at"),)
+    id: str = Field(primary_key=True, max_length=36)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=36)
+    connection_id: str = Field(foreign_key="crm_connections.id", max_length=36)
+    person_id: str = Field(foreign_key="people.id", max_length=36)
+    payload: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=1000)
+    external_id: str | None = Field(default=None, max_length=200)
+    next_attempt_at: datetime = Field(default_factory=utcnow)
+    lease_until: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """R6: one row per (account, key); the first request owns it, later ones replay its answer."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("account_id", "key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: str = Field(max_length=36)
+    key: str = Field(max_length=200)
+    request_hash: str = Field(max_length=64)
+    state: str = Field(default="running", max_length=16)
+    status_code: int | None = None
+    content_type: str | None = Field(default=None, max_length=100)
+    body: str | None = None
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class TrackedPerson(SQLModel, table=True):
+    """R20: a person under contact tracking holds one tracking credit while `active`."""
+
+    __tablename__ = "tracked_people"
+    account_id: str = Field(foreign_key="accounts.id", primary_key=True, max_length=36)
+    person_id: str = Field(foreign_key="people.id", primary_key=True, max_length=36)
+    active: bool = True
+    since: datetime = Field(default_factory=utcnow)

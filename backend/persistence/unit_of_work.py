@@ -1,0 +1,79 @@
+"""The one transaction boundary. Nothing else commits.
+
+`run(fn)` gives `fn` a unit of work, commits when it returns, rolls back when it raises, and
+retries a bounded number of times on the transient errors of either engine (PostgreSQL
+serialization failures and deadlocks, SQLite busy)."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlmodel import Session
+
+T = TypeVar("T")
+_TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03"}
+ATTEMPTS = 5
+
+
+class Store:
+    """The database and the ports a use case may consult inside its transaction."""
+
+    def __init__(self, engine: Engine, contacts=None):
+        self.engine = engine
+        self.contacts = contacts
+
+    def run(self, fn: Callable[[UnitOfWork], T], attempts: int = ATTEMPTS) -> T:
+        return run(self, fn, attempts)
+
+
+class UnitOfWork:
+    def __init__(self, store: Store):
+        self.engine = store.engine
+        self.contacts = store.contacts
+        self.session: Session | None = None
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def __enter__(self) -> UnitOfWork:
+        self.session = Session(self.engine, expire_on_commit=False, autoflush=False)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.session.rollback()
+        finally:
+            self.session.close()
+
+    def commit(self) -> None:
+        self.session.commit()
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, IntegrityError) or not isinstance(exc, DBAPIError):
+        return False
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) in _TRANSIENT_SQLSTATES:
+        return True
+    return "database is locked" in str(orig)
+
+
+def run(store: Store, fn: Callable[[UnitOfWork], T], attempts: int = ATTEMPTS) -> T:
+    """Run `fn` in one transaction; commit on return. Transient DB errors are retried with jitter."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with UnitOfWork(store) as uow:
+                result = fn(uow)
+                uow.commit()
+                return result
+        except DBAPIError as exc:
+            if attempt == attempts or not is_transient(exc):
+                raise
+            time.sleep(random.uniform(0, 0.01 * 2**attempt))
+    raise AssertionError("unreachable")

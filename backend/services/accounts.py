@@ -1,0 +1,59 @@
+"""Operator use cases: accounts (teams), their users and API tokens, grants."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+
+from sqlalchemy import select
+
+from backend.domain.credits import CreditType
+from backend.domain.errors import NotFound
+from backend.persistence.tables import Account, User
+from backend.persistence.unit_of_work import UnitOfWork
+from backend.services import charge_guard, credits
+from backend.services.charge_guard import Actor
+
+USERS = User.__table__
+
+
+def hash_token(token: str) -> str:
+    """Tokens are 256-bit random strings, so one SHA-256 is enough: the database never holds a token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_account(uow: UnitOfWork, name: str, admin_email: str, grants: dict[CreditType, int]) -> dict:
+    account = Account(id=str(uuid.uuid4()), name=name)
+    uow.session.add(account)
+    uow.session.flush()
+    charge_guard.open_balances(uow, account.id)
+    for credit_type, amount in grants.items():
+        if amount:
+            charge_guard.grant(uow, Actor(account.id), credit_type, amount, "initial grant")
+    user = add_user(uow, account.id, admin_email, "admin")
+    return {"id": account.id, "name": account.name, "users": [user]}
+
+
+def add_user(uow: UnitOfWork, account_id: str, email: str, role: str) -> dict:
+    if uow.session.get(Account, account_id) is None:
+        raise NotFound(f"no account {account_id!r}")
+    token = "ll_" + secrets.token_urlsafe(32)
+    user = User(id=str(uuid.uuid4()), account_id=account_id, email=email, role=role,
+                token_hash=hash_token(token))
+    uow.session.add(user)
+    uow.session.flush()
+    return {"id": user.id, "email": user.email, "role": user.role, "api_token": token}
+
+
+def grant(uow: UnitOfWork, account_id: str, credit_type: CreditType, amount: int, note: str | None) -> dict:
+    if uow.session.get(Account, account_id) is None:
+        raise NotFound(f"no account {account_id!r}")
+    return credits.entry_json(charge_guard.grant(uow, Actor(account_id), credit_type, amount, note))
+
+
+def actor_for_token(uow: UnitOfWork, token: str) -> Actor | None:
+    row = uow.session.execute(
+        select(USERS.c.id, USERS.c.account_id).where(USERS.c.token_hash == hash_token(token))
+    ).first()
+    return Actor(row.account_id, row.id) if row else None

@@ -1,0 +1,175 @@
+"""THE place credits move (R2–R6). Nothing else writes balances or the ledger.
+
+How it stays race-free on both engines:
+- every transaction that may charge first locks the account's balance rows of the credit types it
+  touches (`SELECT … FOR UPDATE` in a fixed order on PostgreSQL; SQLite's `BEGIN IMMEDIATE` already
+  makes the transaction the only writer), so what it then reads of the account's unlocks is final;
+- the primary key of `unlocks` (account, person, kind) refuses a second unlock outright;
+- the debit is one conditional `UPDATE … WHERE amount >= :x`, and a CHECK keeps the balance >= 0.
+The caller's own writes (list entry, delivery, enrollment) share the transaction, so a refusal
+(InsufficientCredits) rolls all of them back together (R5).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import and_, insert, select, update
+
+from backend.domain.credits import CREDIT_TYPES, CreditType, UnlockKind
+from backend.domain.errors import InsufficientCredits
+from backend.domain.reasons import Reason, ReasonCode
+from backend.persistence.tables import Balance, LedgerEntry, Unlock, utcnow
+from backend.persistence.unit_of_work import UnitOfWork
+
+BALANCES = Balance.__table__
+LEDGER = LedgerEntry.__table__
+UNLOCKS = Unlock.__table__
+
+
+@dataclass(frozen=True)
+class Actor:
+    account_id: str
+    user_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Unlocking:
+    """One thing an action wants the account to hold, and what it costs if not yet held."""
+
+    person_id: str
+    kind: UnlockKind
+    amount: int
+    value: str | None = None
+
+
+@dataclass
+class Outcome:
+    reasons: dict[tuple[str, UnlockKind], Reason] = field(default_factory=dict)
+    charged: Counter = field(default_factory=Counter)
+
+
+def held(uow: UnitOfWork, account_id: str, person_ids: Iterable[str], kinds: Iterable[UnlockKind]):
+    """The unlocks the account holds among these people and kinds, keyed by (person_id, kind)."""
+    person_ids, kinds = list(dict.fromkeys(person_ids)), [str(k) for k in kinds]
+    if not person_ids:
+        return {}
+    rows = uow.session.execute(
+        select(UNLOCKS).where(
+            UNLOCKS.c.account_id == account_id,
+            UNLOCKS.c.kind.in_(kinds),
+            UNLOCKS.c.person_id.in_(person_ids),
+        )
+    ).all()
+    return {(r.person_id, UnlockKind(r.kind)): r for r in rows}
+
+
+def already_unlocked(row, actor: Actor) -> Reason:
+    """R3's answer: when it was unlocked and, when a teammate did it, by whom."""
+    by = row.user_id if row.user_id and row.user_id != actor.user_id else None
+    return Reason(ReasonCode.ALREADY_UNLOCKED, unlocked_at=row.created_at, unlocked_by=by)
+
+
+def charge_unlocks(uow: UnitOfWork, actor: Actor, action: str, wanted: list[Unlocking]) -> Outcome:
+    """Unlock what is not yet held and charge for it, once; report why each item cost what it did.
+
+    Raises InsufficientCredits naming the first credit type the balance cannot cover; the
+    transaction must then be rolled back (the unit of work does), so nothing changes (R5).
+    """
+    outcome = Outcome()
+    if not wanted:
+        return outcome
+    types = sorted({w.kind.credit_type for w in wanted}, key=CREDIT_TYPES.index)
+    lock_balances(uow, actor.account_id, types)
+    existing = held(uow, actor.account_id, (w.person_id for w in wanted), {w.kind for w in wanted})
+    fresh: dict[tuple[str, UnlockKind], Unlocking] = {}
+    for w in wanted:
+        key = (w.person_id, w.kind)
+        if key in existing:
+            outcome.reasons[key] = already_unlocked(existing[key], actor)
+        elif key not in fresh:
+            fresh[key] = w
+            outcome.reasons[key] = Reason(ReasonCode.CHARGED, amount=w.amount)
+    if not fresh:
+        return outcome
+    now = utcnow()
+    uow.session.execute(insert(UNLOCKS), [
+        {"account_id": actor.account_id, "person_id": w.person_id, "kind": str(w.kind),
+         "credit_type": str(w.kind.credit_type), "value": w.value, "user_id": actor.user_id,
+         "created_at": now}
+        for w in fresh.values()
+    ])
+    for credit_type in types:
+        items = [w for w in fresh.values() if w.kind.credit_type == credit_type and w.amount]
+        if items:
+            _debit(uow, actor, action, credit_type, items, now)
+            outcome.charged[credit_type] += sum(w.amount for w in items)
+    return outcome
+
+
+def lock_balances(uow: UnitOfWork, account_id: str, types: Iterable[CreditType]) -> dict[CreditType, int]:
+    """Take the account's balance rows for these types, in a fixed order (no deadlock between two
+    charging transactions), and answer their amounts."""
+    stmt = (
+        select(BALANCES.c.credit_type, BALANCES.c.amount)
+        .where(BALANCES.c.account_id == account_id, BALANCES.c.credit_type.in_([str(t) for t in types]))
+        .order_by(BALANCES.c.credit_type)
+    )
+    if uow.dialect != "sqlite":
+        stmt = stmt.with_for_update()
+    return {CreditType(t): amount for t, amount in uow.session.execute(stmt).all()}
+
+
+def _debit(uow: UnitOfWork, actor: Actor, action: str, credit_type: CreditType,
+           items: list[Unlocking], now) -> None:
+    total = sum(w.amount for w in items)
+    after = _move(uow, actor.account_id, credit_type, -total)
+    if after is None:
+        available = balances(uow, actor.account_id)[credit_type]
+        raise InsufficientCredits(str(credit_type), total, available)
+    running = after + total
+    rows = []
+    for w in items:
+        running -= w.amount
+        rows.append(_entry(actor, credit_type, -w.amount, running, action, w.person_id, now))
+    uow.session.execute(insert(LEDGER), rows)
+
+
+def _move(uow: UnitOfWork, account_id: str, credit_type: CreditType, delta: int) -> int | None:
+    """Add `delta` to a balance unless that would take it below zero; the new amount, or None."""
+    cond = [BALANCES.c.account_id == account_id, BALANCES.c.credit_type == str(credit_type)]
+    if delta < 0:
+        cond.append(BALANCES.c.amount >= -delta)
+    stmt = update(BALANCES).where(and_(*cond)).values(amount=BALANCES.c.amount + delta)
+    return uow.session.execute(stmt.returning(BALANCES.c.amount)).scalar()
+
+
+def _entry(actor: Actor, credit_type, amount, balance_after, action, person_id, now, note=None) -> dict:
+    return {"account_id": actor.account_id, "credit_type": str(credit_type), "amount": amount,
+            "balance_after": balance_after, "action": action, "person_id": person_id,
+            "user_id": actor.user_id, "note": note, "created_at": now}
+
+
+def grant(uow: UnitOfWork, actor: Actor, credit_type: CreditType, amount: int, note: str | None = None):
+    """Operator grant: credits in. Returns the ledger entry's row."""
+    lock_balances(uow, actor.account_id, [credit_type])
+    after = _move(uow, actor.account_id, credit_type, amount)
+    entry = _entry(actor, credit_type, amount, after, "grant", None, utcnow(), note)
+    return uow.session.execute(insert(LEDGER).values(entry).returning(*LEDGER.c)).one()
+
+
+def open_balances(uow: UnitOfWork, account_id: str) -> None:
+    """Every account has one balance row per credit type from its creation (they are the lock)."""
+    uow.session.execute(insert(BALANCES), [
+        {"account_id": account_id, "credit_type": str(t), "amount": 0} for t in CREDIT_TYPES
+    ])
+
+
+def balances(uow: UnitOfWork, account_id: str) -> dict[CreditType, int]:
+    rows = uow.session.execute(
+        select(BALANCES.c.credit_type, BALANCES.c.amount).where(BALANCES.c.account_id == account_id)
+    ).all()
+    return {CreditType(t): amount for t, amount in rows}
+

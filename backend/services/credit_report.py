@@ -1,0 +1,35 @@
+"""The `credits` object every charging answer carries: what was charged, the balance after, and why."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from backend.domain.credits import CreditType, render
+from backend.domain.reasons import Reason
+from backend.persistence.unit_of_work import UnitOfWork
+from backend.services import charge_guard
+from backend.services.charge_guard import Actor
+
+
+def charged_of(reasons_by_person: list[dict]) -> Counter:
+    """Total milli-credits charged per credit type, from per-person reasons keyed by unlock kind."""
+    total: Counter = Counter()
+    for reasons in reasons_by_person:
+        for kind, reason in reasons.items():
+            total[kind.credit_type] += reason.amount
+    return total
+
+
+def report(uow: UnitOfWork, actor: Actor, charged: Counter, reasons: dict | None = None) -> dict:
+    """`{"charged", "balance", "reasons"?}`; reasons are keyed by unlock kind or credit type."""
+    out = {
+        "charged": {str(t): render(charged.get(t, 0)) for t in CreditType},
+        "balance": {str(t): render(a) for t, a in charge_guard.balances(uow, actor.account_id).items()},
+    }
+    if reasons is not None:
+        out["reasons"] = reasons_json(reasons)
+    return out
+
+
+def reasons_json(reasons: dict) -> dict:
+    return {str(k): r.as_json() for k, r in reasons.items() if isinstance(r, Reason)}

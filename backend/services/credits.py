@@ -1,0 +1,97 @@
+"""Reading credits: balances, the ledger, and estimates of what an action would cost (R23)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from sqlalchemy import func, select
+
+from backend.domain.credits import CreditType, render
+from backend.domain.identity import canonical_linkedin_url
+from backend.domain.rules import TRACKING_HOLD, UNLOCK_COST, unlocks_for
+from backend.persistence.tables import LedgerEntry, ListLead, Person, TrackedPerson
+from backend.persistence.unit_of_work import UnitOfWork
+from backend.services import charge_guard, lists
+from backend.services.charge_guard import Actor
+
+LEDGER = LedgerEntry.__table__
+TRACKING_ACTIONS = ("tracking_hold", "tracking_release")
+
+
+def summary(uow: UnitOfWork, actor: Actor) -> dict:
+    """Balances, and tracking split into total / in use / free (free is the tracking balance)."""
+    balance = charge_guard.balances(uow, actor.account_id)
+    held = -uow.session.execute(select(func.coalesce(func.sum(LEDGER.c.amount), 0)).where(
+        LEDGER.c.account_id == actor.account_id, LEDGER.c.action.in_(TRACKING_ACTIONS))).scalar_one()
+    free = balance[CreditType.TRACKING]
+    return {"balance": {str(t): render(a) for t, a in balance.items()},
+            "tracking": {"total": render(free + held), "in_use": render(held), "free": render(free)}}
+
+
+def ledger(uow: UnitOfWork, actor: Actor, credit_type: str | None, limit: int, cursor: int | None) -> dict:
+    """Newest first; `next_cursor` is the id to continue below."""
+    stmt = select(LEDGER).where(LEDGER.c.account_id == actor.account_id)
+    if credit_type:
+        stmt = stmt.where(LEDGER.c.credit_type == credit_type)
+    if cursor:
+        stmt = stmt.where(LEDGER.c.id < cursor)
+    rows = uow.session.execute(stmt.order_by(LEDGER.c.id.desc()).limit(limit + 1)).all()
+    page = rows[:limit]
+    return {"entries": [entry_json(r) for r in page],
+            "next_cursor": str(page[-1].id) if len(rows) > limit else None}
+
+
+def entry_json(r) -> dict:
+    return {"id": str(r.id), "created_at": r.created_at, "credit_type": r.credit_type,
+            "amount": render(r.amount), "balance_after": render(r.balance_after), "action": r.action,
+            "person_id": r.person_id, "user_id": r.user_id, "note": r.note}
+
+
+def estimate(uow: UnitOfWork, actor: Actor, action: str, refs: list[dict], options: dict) -> dict:
+    """The most the action can cost, leaving out what the account already holds; charges nothing."""
+    person_ids = _known_people(uow, refs)
+    unknown = len(refs_keys(refs)) - len(person_ids)
+    if action == "list_export" and options.get("list_id"):
+        lists.get(uow, actor, options["list_id"])
+        person_ids = set(uow.session.execute(select(ListLead.person_id).where(
+            ListLead.list_id == options["list_id"])).scalars())
+        unknown = 0
+    maximum: Counter = Counter()
+    if action == "track":
+        tracked = set(uow.session.execute(select(TrackedPerson.person_id).where(
+            TrackedPerson.account_id == actor.account_id, TrackedPerson.active.is_(True),
+            TrackedPerson.person_id.in_(person_ids))).scalars()) if person_ids else set()
+        maximum[CreditType.TRACKING] = TRACKING_HOLD * (len(person_ids) - len(tracked) + unknown)
+        return _estimate_json(maximum, len(tracked))
+    kinds = unlocks_for(action, options)
+    held = charge_guard.held(uow, actor.account_id, person_ids, kinds)
+    covered = 0
+    for pid in person_ids:
+        missing = [k for k in kinds if (pid, k) not in held]
+        covered += bool(kinds) and not missing
+        for k in missing:
+            maximum[k.credit_type] += UNLOCK_COST[k]
+    for k in kinds:
+        maximum[k.credit_type] += UNLOCK_COST[k] * unknown
+    return _estimate_json(maximum, covered)
+
+
+def _estimate_json(maximum: Counter, already: int) -> dict:
+    return {"max": {str(t): render(maximum.get(t, 0)) for t in CreditType}, "already_unlocked": already}
+
+
+def refs_keys(refs: list[dict]) -> set[str]:
+    """Distinct people named: canonical URL or id (two spellings of one URL count once, R1)."""
+    return {canonical_linkedin_url(r["linkedin_url"]) if r.get("linkedin_url") else "id:" + r["person_id"]
+            for r in refs}
+
+
+def _known_people(uow: UnitOfWork, refs: list[dict]) -> set[str]:
+    keys = refs_keys(refs)
+    urls = [k for k in keys if not k.startswith("id:")]
+    ids = [k[3:] for k in keys if k.startswith("id:")]
+    found: set[str] = set()
+    for i in range(0, max(len(urls), len(ids)), 500):
+        found.update(uow.session.execute(select(Person.id).where(
+            Person.linkedin_url.in_(urls[i : i + 500]) | Person.id.in_(ids[i : i + 500]))).scalars())
+    return found

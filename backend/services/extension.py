@@ -1,0 +1,81 @@
+"""The LinkedIn extension's use cases (R10–R13), one function each."""
+
+from __future__ import annotations
+
+from backend.domain.credits import UnlockKind
+from backend.domain.errors import InvalidInput
+from backend.domain.reasons import Reason, ReasonCode
+from backend.persistence.unit_of_work import UnitOfWork
+from backend.services import crm, lists, people, sequences
+from backend.services.charge_guard import Actor
+from backend.services.credit_report import charged_of, report
+from backend.services.people import PersonRef
+from backend.services.unlocking import Held, unlock
+
+EMAIL = (UnlockKind.EMAIL,)
+
+
+def reveal(uow: UnitOfWork, actor: Actor, ref: PersonRef, fields: list[str]) -> dict:
+    """R10: email costs 1 email credit, phone 1 phone credit, nothing when not found or held."""
+    person = people.resolve(uow, ref)
+    kinds = tuple(UnlockKind(f) for f in dict.fromkeys(fields))
+    held = unlock(uow, actor, person, kinds, "reveal")
+    return {"person": person_json(held), "credits": _credits(uow, actor, held)}
+
+
+def add_to_list(uow: UnitOfWork, actor: Actor, list_id: str, ref: PersonRef) -> tuple[bool, dict]:
+    """R12: adding a lead to a list unlocks its email (1 credit unless held)."""
+    lead_list = lists.get(uow, actor, list_id)
+    person = people.resolve(uow, ref)
+    held = unlock(uow, actor, person, EMAIL, "add_to_list")
+    created, lead = lists.add_lead(uow, actor, lead_list, held)
+    return created, {"lead": lead, "credits": _credits(uow, actor, held)}
+
+
+def crm_export(uow: UnitOfWork, actor: Actor, ref: PersonRef, connection_id: str) -> dict:
+    """R11: 1 email credit per lead, free if already revealed; the delivery joins the transaction."""
+    connection = crm.get_connection(uow, actor, connection_id)
+    person = people.resolve(uow, ref)
+    held = unlock(uow, actor, person, EMAIL, "crm_export")
+    delivery = crm.queue_delivery(uow, actor, connection, held)
+    return {"delivery": delivery, "credits": _credits(uow, actor, held)}
+
+
+def list_and_crm(uow: UnitOfWork, actor: Actor, ref: PersonRef, list_id: str, connection_id: str) -> dict:
+    """R12: a lead added to a List and sent to the CRM costs one credit, not two."""
+    lead_list = lists.get(uow, actor, list_id)
+    connection = crm.get_connection(uow, actor, connection_id)
+    person = people.resolve(uow, ref)
+    held = unlock(uow, actor, person, EMAIL, "list_and_crm")
+    _, lead = lists.add_lead(uow, actor, lead_list, held)
+    delivery = crm.queue_delivery(uow, actor, connection, held)
+    return {"lead": lead, "delivery": delivery, "credits": _credits(uow, actor, held)}
+
+
+def enroll(uow: UnitOfWork, actor: Actor, sequence_id: str, ref: PersonRef, email: str | None) -> tuple:
+    """R13: an email the extension supplies costs nothing; otherwise the email unlock is charged."""
+    sequence = sequences.get(uow, actor, sequence_id)
+    person = people.resolve(uow, ref)
+    if email:
+        held = Held(person, values={UnlockKind.EMAIL: email},
+                    reasons={UnlockKind.EMAIL: Reason(ReasonCode.SUPPLIED)})
+    else:
+        held = unlock(uow, actor, person, EMAIL, "enroll")
+    if not held.values.get(UnlockKind.EMAIL):
+        raise InvalidInput("no email was found for this person, so it cannot be enrolled; nothing was charged",
+                           fields={"email": ["no email found; supply one"]})
+    created, enrollment = sequences.enroll(uow, actor, sequence, held, "supplied" if email else "unlocked")
+    return created, {"enrollment": enrollment, "credits": _credits(uow, actor, held)}
+
+
+def person_json(held: Held) -> dict:
+    """The person as the account may see it: contact data only where it holds the unlock."""
+    p = held.person
+    name = held.contact.full_name if held.contact else p.full_name
+    return {"id": p.id, "linkedin_url": p.linkedin_url, "full_name": name,
+            "email": held.values.get(UnlockKind.EMAIL), "phone": held.values.get(UnlockKind.PHONE)}
+
+
+def _credits(uow: UnitOfWork, actor: Actor, held: Held) -> dict:
+    reasons = {kind.credit_type: reason for kind, reason in held.reasons.items()}
+    return report(uow, actor, charged_of([held.reasons]), reasons)

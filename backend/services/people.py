@@ -1,0 +1,75 @@
+"""Finding the person a request names (R1): by canonical LinkedIn URL, by email key, or by id."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from backend.domain.errors import InvalidInput, NotFound
+from backend.domain.identity import canonical_linkedin_url, email_key
+from backend.persistence.statements import insert_ignoring_conflicts
+from backend.persistence.tables import Person
+from backend.persistence.unit_of_work import UnitOfWork
+
+PEOPLE = Person.__table__
+
+
+@dataclass(frozen=True)
+class PersonRef:
+    """What a request gives: a LinkedIn URL (any spelling), or the id we answered before."""
+
+    linkedin_url: str | None = None
+    person_id: str | None = None
+
+    @classmethod
+    def parse(cls, body: dict) -> PersonRef:
+        if body.get("linkedin_url"):
+            return cls(linkedin_url=canonical_linkedin_url(body["linkedin_url"]))
+        if body.get("person_id"):
+            return cls(person_id=body["person_id"])
+        raise InvalidInput("give the person as linkedin_url or person_id",
+                           fields={"linkedin_url": ["linkedin_url or person_id is required"]})
+
+
+def resolve(uow: UnitOfWork, ref: PersonRef, full_name: str | None = None):
+    """The person row; a LinkedIn URL never seen before becomes a person (R1: still a person)."""
+    if ref.person_id:
+        row = uow.session.execute(select(PEOPLE).where(PEOPLE.c.id == ref.person_id)).first()
+        if row is None:
+            raise NotFound(f"no person {ref.person_id!r}")
+        return row
+    return resolve_many(uow, [ref.linkedin_url], {ref.linkedin_url: full_name})[ref.linkedin_url]
+
+
+def resolve_many(uow: UnitOfWork, urls: list[str], names: dict[str, str | None] | None = None) -> dict:
+    """Rows for canonical URLs, creating the missing ones in one statement; keyed by URL."""
+    return _resolve(uow, PEOPLE.c.linkedin_url, "linkedin_url", urls, names or {})
+
+
+def resolve_emails(uow: UnitOfWork, emails: list[str], names: dict[str, str | None] | None = None) -> dict:
+    """R1: uploaded rows without a profile URL are people keyed by lower-cased email."""
+    keys = [email_key(e) for e in emails]
+    return _resolve(uow, PEOPLE.c.email_key, "email_key", keys, names or {})
+
+
+def _resolve(uow: UnitOfWork, column, field: str, keys: list[str], names: dict) -> dict:
+    keys = sorted(set(keys))  # one order everywhere: concurrent bulk inserts cannot deadlock
+    found = _select(uow, column, keys)
+    missing = [k for k in keys if k not in found]
+    if missing:
+        uow.session.execute(insert_ignoring_conflicts(uow.dialect, PEOPLE), [
+            {"id": str(uuid.uuid4()), field: k, "full_name": names.get(k)} for k in missing
+        ])
+        found.update(_select(uow, column, missing))
+    return found
+
+
+def _select(uow: UnitOfWork, column, keys: list[str]) -> dict:
+    found = {}
+    for i in range(0, len(keys), 500):
+        rows = uow.session.execute(select(PEOPLE).where(column.in_(keys[i : i + 500]))).all()
+        found.update({getattr(r, column.key): r for r in rows})
+    return found
+

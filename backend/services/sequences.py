@@ -1,0 +1,53 @@
+"""Sequences and the one place a person is enrolled."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+
+from backend.domain.credits import UnlockKind
+from backend.domain.errors import NotFound
+from backend.persistence.statements import insert_one_if_absent
+from backend.persistence.tables import Enrollment, Sequence, utcnow
+from backend.persistence.unit_of_work import UnitOfWork
+from backend.services.charge_guard import Actor
+from backend.services.unlocking import Held
+
+ENROLLMENTS = Enrollment.__table__
+
+
+def create(uow: UnitOfWork, actor: Actor, name: str) -> dict:
+    row = Sequence(id=str(uuid.uuid4()), account_id=actor.account_id, name=name)
+    uow.session.add(row)
+    uow.session.flush()
+    return sequence_json(row)
+
+
+def all_sequences(uow: UnitOfWork, actor: Actor) -> list[dict]:
+    rows = uow.session.execute(
+        select(Sequence).where(Sequence.account_id == actor.account_id).order_by(Sequence.created_at)
+    ).scalars()
+    return [sequence_json(r) for r in rows]
+
+
+def get(uow: UnitOfWork, actor: Actor, sequence_id: str) -> Sequence:
+    row = uow.session.get(Sequence, sequence_id)
+    if row is None or row.account_id != actor.account_id:
+        raise NotFound(f"no sequence {sequence_id!r}")
+    return row
+
+
+def enroll(uow: UnitOfWork, actor: Actor, sequence: Sequence, held: Held, source: str) -> tuple[bool, dict]:
+    """Once per (sequence, person). Answers (created, enrollment)."""
+    created = insert_one_if_absent(uow, ENROLLMENTS, {
+        "sequence_id": sequence.id, "person_id": held.person.id, "email": held.values[UnlockKind.EMAIL],
+        "email_source": source, "added_by": actor.user_id, "created_at": utcnow()})
+    row = uow.session.execute(select(ENROLLMENTS).where(
+        ENROLLMENTS.c.sequence_id == sequence.id, ENROLLMENTS.c.person_id == held.person.id)).one()
+    return created, {"sequence_id": row.sequence_id, "person_id": row.person_id, "email": row.email,
+                     "email_source": row.email_source, "created_at": row.created_at}
+
+
+def sequence_json(row: Sequence) -> dict:
+    return {"id": row.id, "name": row.name, "created_at": row.created_at}

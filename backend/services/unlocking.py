@@ -1,0 +1,93 @@
+"""The step every charging action shares: hold a person's email and/or phone, paying at most once.
+
+Looks the person up only for what the account does not hold yet, charges only what was found (R4),
+and lets the charge guard decide the rest (R2, R3, R5, R6)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import bindparam, update
+
+from adapters.contacts.base import Contact
+from backend.domain.credits import UnlockKind
+from backend.domain.reasons import Reason, ReasonCode
+from backend.domain.rules import UNLOCK_COST
+from backend.persistence.unit_of_work import UnitOfWork
+from backend.services import charge_guard
+from backend.services.charge_guard import Actor, Outcome, Unlocking
+from backend.services.people import PEOPLE
+
+
+@dataclass
+class Held:
+    """What the account holds of one person after the action, and why each kind cost what it did."""
+
+    person: object
+    values: dict[UnlockKind, str] = field(default_factory=dict)
+    reasons: dict[UnlockKind, Reason] = field(default_factory=dict)
+    contact: Contact | None = None
+
+
+def unlock(uow: UnitOfWork, actor: Actor, person, kinds: tuple[UnlockKind, ...], action: str) -> Held:
+    return unlock_many(uow, actor, [person], kinds, action)[person.id]
+
+
+def unlock_many(uow: UnitOfWork, actor: Actor, people: list, kinds: tuple[UnlockKind, ...], action: str,
+                ) -> dict[str, Held]:
+    result = {p.id: Held(p) for p in people}
+    existing = charge_guard.held(uow, actor.account_id, result, kinds)
+    for (pid, kind), row in existing.items():
+        result[pid].values[kind] = row.value
+    need = [p for p in people if any((p.id, k) not in existing for k in kinds)]
+    contacts = _lookup(uow, need)
+    wanted = []
+    _name_people(uow, need, contacts)
+    for p in need:
+        contact = result[p.id].contact = contacts.get(p.id)
+        for kind in kinds:
+            if (p.id, kind) in existing:
+                continue
+            value = _value(contact, kind)
+            if value:
+                wanted.append(Unlocking(p.id, kind, UNLOCK_COST[kind], value))
+            else:
+                result[p.id].reasons[kind] = Reason(ReasonCode.NOT_FOUND)
+    outcome = charge_guard.charge_unlocks(uow, actor, action, wanted)
+    _record(result, outcome, wanted, existing, actor)
+    return result
+
+
+def _record(result: dict[str, Held], outcome: Outcome, wanted, existing, actor: Actor) -> None:
+    for (pid, kind), row in existing.items():
+        result[pid].reasons[kind] = charge_guard.already_unlocked(row, actor)
+    for w in wanted:
+        result[w.person_id].reasons[w.kind] = outcome.reasons[(w.person_id, w.kind)]
+        result[w.person_id].values[w.kind] = w.value
+
+
+def _lookup(uow: UnitOfWork, people: list) -> dict[str, Contact]:
+    by_url = {p.linkedin_url: p.id for p in people if p.linkedin_url}
+    found = uow.contacts.lookup_many(list(by_url)) if by_url else {}
+    contacts = {by_url[url]: c for url, c in found.items()}
+    for p in people:
+        if not p.linkedin_url and p.email_key:
+            contact = uow.contacts.lookup_by_email(p.email_key)
+            if contact:
+                contacts[p.id] = contact
+    return contacts
+
+
+def _name_people(uow: UnitOfWork, people: list, contacts: dict[str, Contact]) -> None:
+    """Remember the name a lookup found, so later answers show it without another lookup."""
+    unnamed = [{"pid": p.id, "name": contacts[p.id].full_name} for p in people
+               if not p.full_name and p.id in contacts and contacts[p.id].full_name]
+    if unnamed:
+        uow.session.execute(update(PEOPLE).where(PEOPLE.c.id == bindparam("pid")).values(full_name=bindparam("name")),
+                            unnamed)
+
+
+def _value(contact: Contact | None, kind: UnlockKind) -> str | None:
+    if contact is None:
+        return None
+    return contact.phone if kind is UnlockKind.PHONE else contact.email

@@ -1,0 +1,92 @@
+"""Shared fields and schemas: people, credit amounts, the `credits` object, problem documents."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from backend.domain.credits import CREDIT_TYPES, render, to_milli
+from backend.domain.errors import InvalidProfileUrl
+from backend.domain.identity import canonical_linkedin_url
+
+CREDIT_TYPE_NAMES = [str(t) for t in CREDIT_TYPES]
+
+
+class LinkedInUrl(fields.String):
+    """R1: any spelling of a LinkedIn /in/ profile URL, folded to the canonical one; anything else is 422."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        raw = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return canonical_linkedin_url(raw)
+        except InvalidProfileUrl as exc:
+            raise ValidationError(exc.detail) from exc
+
+
+class CreditAmount(fields.Field):
+    """A credit amount: a JSON number, a multiple of 0.5, >= 0; held as integer milli-credits."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            milli = to_milli(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
+        if milli < 0:
+            raise ValidationError("a credit amount must be >= 0")
+        return milli
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else render(value)
+
+
+class CreditType(fields.String):
+    def __init__(self, **kw):
+        super().__init__(validate=validate.OneOf(CREDIT_TYPE_NAMES), **kw)
+
+
+class PersonRefMixin:
+    """A person given as `{"linkedin_url"}` or `{"person_id"}`."""
+
+    linkedin_url = LinkedInUrl(metadata={"description": "Any spelling of a LinkedIn /in/ profile URL (R1)"})
+    person_id = fields.String(validate=validate.Length(min=1, max=36))
+
+    @validates_schema
+    def _one_identity(self, data, **kwargs):
+        if not data.get("linkedin_url") and not data.get("person_id"):
+            raise ValidationError("give linkedin_url or person_id", "linkedin_url")
+
+
+class PersonRef(PersonRefMixin, Schema):
+    pass
+
+
+class CreditsSchema(Schema):
+    charged = fields.Dict(keys=fields.String(), values=fields.Raw(),
+                          metadata={"description": "Credits charged by this action, per type"})
+    balance = fields.Dict(keys=fields.String(), values=fields.Raw(),
+                          metadata={"description": "Balance after the action; tracking = credits free"})
+    reasons = fields.Dict(keys=fields.String(), values=fields.Dict(), metadata={
+        "description": "Per credit type touched: why it cost what it cost: charged, already_unlocked "
+                       "(unlocked_at, unlocked_by), not_found, supplied, free_action, held, released"})
+
+
+class PersonSchema(Schema):
+    id = fields.String()
+    linkedin_url = fields.String(allow_none=True)
+    full_name = fields.String(allow_none=True)
+    email = fields.String(allow_none=True, metadata={"description": "Only when the account holds it"})
+    phone = fields.String(allow_none=True, metadata={"description": "Only when the account holds it"})
+
+
+class ProblemSchema(Schema):
+    """RFC 9457 problem details, with a stable machine-readable `code`."""
+
+    type = fields.String()
+    title = fields.String()
+    status = fields.Integer()
+    detail = fields.String()
+    code = fields.String()
+    errors = fields.Dict(metadata={"description": "validation_error: messages per field"})
+    credit_type = fields.String(metadata={"description": "insufficient_credits"})
+    required = fields.Raw(metadata={"description": "insufficient_credits"})
+    available = fields.Raw(metadata={"description": "insufficient_credits"})
+    limit = fields.Integer(metadata={"description": "payload_too_large: the limit in bytes"})

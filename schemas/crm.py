@@ -1,0 +1,40 @@
+"""CRM connections and deliveries."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from backend.services.crm import DELIVERY_STATUSES
+from schemas.extension import DeliverySchema
+
+
+class ConnectionRequest(Schema):
+    kind = fields.String(required=True, metadata={"description": "An installed adapter: webhook, hubspot, "
+                                                  "salesforce, pipedrive, or a plugin's"})
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    config = fields.Dict(load_default=dict, metadata={"description": "Adapter settings; every kind accepts "
+                                                      "base_url. Credentials are never echoed back."})
+
+
+class ConnectionSchema(Schema):
+    id = fields.String()
+    kind = fields.String()
+    name = fields.String()
+    config = fields.Dict(metadata={"description": "Without credentials"})
+    last_success_at = fields.DateTime(allow_none=True)
+    last_error = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    secret = fields.String(metadata={"description": "webhook created without config.secret: the generated "
+                                     "whsec_ secret, answered this once"})
+
+
+class ConnectionsResponse(Schema):
+    connections = fields.List(fields.Nested(ConnectionSchema))
+
+
+class DeliveriesQuery(Schema):
+    status = fields.String(validate=validate.OneOf(DELIVERY_STATUSES))
+
+
+class DeliveriesResponse(Schema):
+    deliveries = fields.List(fields.Nested(DeliverySchema))

@@ -1,0 +1,81 @@
+"""Requests and answers of the LinkedIn extension routes (R10–R13)."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from schemas.common import CreditsSchema, PersonRef, PersonSchema
+
+ID = fields.String(required=True, validate=validate.Length(min=1, max=36))
+
+
+class RevealRequest(PersonRef):
+    fields_ = fields.List(fields.String(validate=validate.OneOf(["email", "phone"])), data_key="fields",
+                          load_default=lambda: ["email"], validate=validate.Length(min=1, max=2))
+
+
+class RevealResponse(Schema):
+    person = fields.Nested(PersonSchema)
+    credits = fields.Nested(CreditsSchema)
+
+
+class LeadSchema(Schema):
+    person_id = fields.String()
+    linkedin_url = fields.String(allow_none=True)
+    full_name = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    added_at = fields.DateTime()
+
+
+class DeliverySchema(Schema):
+    id = fields.String()
+    connection_id = fields.String()
+    person_id = fields.String()
+    status = fields.String()
+    attempts = fields.Integer()
+    last_error = fields.String(allow_none=True)
+    external_id = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+
+
+class LeadResponse(Schema):
+    lead = fields.Nested(LeadSchema)
+    credits = fields.Nested(CreditsSchema)
+
+
+class CrmExportRequest(PersonRef):
+    connection_id = ID
+
+
+class CrmExportResponse(Schema):
+    delivery = fields.Nested(DeliverySchema)
+    credits = fields.Nested(CreditsSchema)
+
+
+class ListAndCrmRequest(PersonRef):
+    list_id = ID
+    connection_id = ID
+
+
+class ListAndCrmResponse(Schema):
+    lead = fields.Nested(LeadSchema)
+    delivery = fields.Nested(DeliverySchema)
+    credits = fields.Nested(CreditsSchema)
+
+
+class EnrollRequest(PersonRef):
+    email = fields.Email(metadata={"description": "The email the extension already has (R13: then free)"})
+
+
+class EnrollmentSchema(Schema):
+    sequence_id = fields.String()
+    person_id = fields.String()
+    email = fields.String()
+    email_source = fields.String(metadata={"description": "supplied | unlocked"})
+    created_at = fields.DateTime()
+
+
+class EnrollResponse(Schema):
+    enrollment = fields.Nested(EnrollmentSchema)
+    credits = fields.Nested(CreditsSchema)

@@ -1,0 +1,42 @@
+"""Balances, the ledger and estimates through the API."""
+
+
+def test_ledger_pages_and_names_person_and_user_on_charges(api):
+    urls = api.directory(3)
+    user = api.account()
+    for u in urls:
+        user.post("/v1/extension/reveal", {"linkedin_url": u})
+    page = user.get("/v1/credits/ledger?credit_type=email&limit=2").json
+    assert [e["amount"] for e in page["entries"]] == [-1, -1]
+    assert all(e["person_id"] and e["user_id"] for e in page["entries"])
+    rest = user.get(f"/v1/credits/ledger?credit_type=email&limit=2&cursor={page['next_cursor']}").json
+    assert [e["action"] for e in rest["entries"]] == ["reveal", "grant"]
+    assert rest["next_cursor"] is None
+    assert rest["entries"][-1]["balance_after"] == 100
+
+
+def test_r23_estimate_leaves_out_what_is_held_and_charges_nothing(api):
+    urls = api.directory(3)
+    user = api.account()
+    user.post("/v1/extension/reveal", {"linkedin_url": urls[0]})
+    people = [{"linkedin_url": u} for u in urls] + [{"linkedin_url": "linkedin.com/in/never-seen"}]
+    r = user.post("/v1/estimates", {"action": "list_and_crm", "people": people})
+    assert r.status_code == 200
+    assert r.json == {"max": {"email": 3, "phone": 0, "tracking": 0}, "already_unlocked": 1}
+    r = user.post("/v1/estimates", {"action": "reveal", "people": people, "fields": ["email", "phone"]})
+    assert r.json["max"] == {"email": 3, "phone": 4, "tracking": 0}
+    assert user.balance()["email"] == 99
+
+
+def test_credits_summary_splits_tracking(api):
+    user = api.account(tracking=5)
+    assert user.get("/v1/credits").json == {"balance": {"email": 100, "phone": 10, "tracking": 5},
+                                           "tracking": {"total": 5, "in_use": 0, "free": 5}}
+
+
+def test_grants_are_positive_ledger_entries(api):
+    user = api.account(email=0)
+    r = api.admin.post(f"/v1/admin/accounts/{user.account_id}/grants",
+                       {"credit_type": "email", "amount": 2.5, "note": "promo"})
+    assert r.status_code == 201 and r.json["amount"] == 2.5 and r.json["balance_after"] == 2.5
+    assert user.balance()["email"] == 2.5

@@ -1,0 +1,195 @@
+"""Fixtures: a migrated database per test on SQLite (a copied template file) and on PostgreSQL
+(one database per run, migrated once, truncated between tests), the app, and a small world."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import uuid
+
+import pytest
+from hypothesis import settings as hypothesis_settings
+from sqlalchemy import create_engine, text
+
+from adapters.contacts.directory import DirectoryProvider
+from backend.app import create_app
+from backend.config import Settings
+from backend.domain.credits import MILLI, CreditType
+from backend.persistence import migrations
+from backend.persistence.db import make_engine
+from backend.persistence.unit_of_work import Store
+from backend.services import accounts, directory
+from backend.services.charge_guard import Actor
+
+hypothesis_settings.register_profile("ci", deadline=None, max_examples=40)
+hypothesis_settings.load_profile("ci")
+
+PG_SERVER = os.environ.get("TEST_PG_SERVER", "postgresql+psycopg://postgres@127.0.0.1:5432")
+ADMIN = "admin-test-token"
+ORIGIN = "chrome-extension://abcdefghijklmnopabcdefghijklmnop"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory):
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrations.upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_database():
+    """A database of our own on the local server, dropped at the end. Skips without a server,
+    except under CI=true, where a missing server is a failure."""
+    admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            name = "leadledger_test_" + secrets.token_hex(4)
+            conn.execute(text(f"CREATE DATABASE {name}"))
+    except Exception as exc:  # noqa: BLE001
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required under CI=true and is not reachable at {PG_SERVER}: {exc}")
+        pytest.skip(f"no PostgreSQL at {PG_SERVER} ({exc.__class__.__name__}); start one or set TEST_PG_SERVER")
+    url = f"{PG_SERVER}/{name}"
+    engine = make_engine(url)
+    migrations.upgrade(engine)
+    engine.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    admin.dispose()
+
+
+def _truncate(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        tables = conn.execute(text(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+        )).scalars().all()
+        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """A migrated, empty database on each engine (DB-level tests run on both)."""
+    if request.param == "sqlite":
+        path = tmp_path / "test.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url = request.getfixturevalue("pg_database")
+    _truncate(url)
+    return url
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template, tmp_path):
+    path = tmp_path / "test.db"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+def make_store(url: str) -> Store:
+    return Store(make_engine(url), DirectoryProvider(url))
+
+
+@pytest.fixture
+def store(db_url):
+    s = make_store(db_url)
+    yield s
+    s.engine.dispose()
+    s.contacts.engine.dispose()
+
+
+class World:
+    """Accounts, users and directory people, made through the services (no HTTP)."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    def account(self, email=100, phone=10, tracking=5) -> Actor:
+        grants = {CreditType.EMAIL: email * MILLI, CreditType.PHONE: phone * MILLI,
+                  CreditType.TRACKING: tracking * MILLI}
+        out = self.store.run(lambda uow: accounts.create_account(uow, "t", "a@t.example", grants))
+        return Actor(out["id"], out["users"][0]["id"])
+
+    def teammate(self, actor: Actor) -> Actor:
+        user = self.store.run(lambda uow: accounts.add_user(uow, actor.account_id, "m@t.example", "member"))
+        return Actor(actor.account_id, user["id"])
+
+    def people(self, n: int, *, start: int = 0, email=True, phone=True) -> list[str]:
+        rows = [{"linkedin_url": f"https://www.linkedin.com/in/person-{i}", "full_name": f"Person {i}",
+                 "title": "Engineer", "company": f"Co {i % 7}",
+                 "email": f"p{i}@co.example" if email else None, "phone": f"+1555{i:07d}" if phone else None}
+                for i in range(start, start + n)]
+        self.store.run(lambda uow: directory.import_people(uow, rows))
+        return [r["linkedin_url"] for r in rows]
+
+
+@pytest.fixture
+def world(store):
+    return World(store)
+
+
+def app_settings(url: str, **kw) -> Settings:
+    base = dict(database_url=url, admin_token=ADMIN, cors_origins=(ORIGIN,), crm_allow_private_networks=True)
+    return Settings(**{**base, **kw})
+
+
+@pytest.fixture
+def app(sqlite_url):
+    app = create_app(app_settings(sqlite_url))
+    yield app
+    app.extensions["store"].engine.dispose()
+
+
+class Client:
+    """The extension's view of the API: a bearer token and JSON."""
+
+    def __init__(self, flask_client, token: str):
+        self.c, self.headers = flask_client, {"Authorization": f"Bearer {token}"}
+
+    def post(self, path, body=None, **headers):
+        return self.c.post(path, json=body, headers={**self.headers, **headers})
+
+    def get(self, path, **headers):
+        return self.c.get(path, headers={**self.headers, **headers})
+
+    def balance(self) -> dict:
+        return self.get("/v1/credits").json["balance"]
+
+
+@pytest.fixture
+def api(app):
+    """A factory of clients: api.admin, api.account(email=..), api.directory(n)."""
+    flask_client = app.test_client()
+
+    class Api:
+        admin = Client(flask_client, ADMIN)
+
+        def account(self, email=100, phone=10, tracking=5):
+            r = self.admin.post("/v1/admin/accounts", {"name": "t-" + uuid.uuid4().hex[:6],
+                                "admin_email": "a@t.example",
+                                "grants": {"email": email, "phone": phone, "tracking": tracking}})
+            assert r.status_code == 201, r.json
+            client = Client(flask_client, r.json["users"][0]["api_token"])
+            client.account_id = r.json["id"]
+            return client
+
+        def teammate(self, client):
+            r = self.admin.post(f"/v1/admin/accounts/{client.account_id}/users",
+                                {"email": "m@t.example", "role": "member"})
+            return Client(flask_client, r.json["api_token"])
+
+        def directory(self, n, start=0, email=True, phone=True):
+            rows = [{"linkedin_url": f"https://www.linkedin.com/in/person-{i}", "full_name": f"Person {i}",
+                     "title": "Engineer", "company": "Co", "email": f"p{i}@co.example" if email else None,
+                     "phone": f"+1555{i:07d}" if phone else None} for i in range(start, start + n)]
+            assert self.admin.post("/v1/admin/directory", {"people": rows}).status_code == 200
+            return [r["linkedin_url"] for r in rows]
+
+        raw = flask_client
+
+    return Api()

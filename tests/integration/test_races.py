@@ -1,0 +1,140 @@
+"""R6/R12 under real parallelism, on a SQLite file and on PostgreSQL: many threads, one instant,
+one charge. Invariants are checked by SQL afterwards."""
+
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import func, select
+
+from backend.domain.credits import MILLI, CreditType
+from backend.domain.errors import InsufficientCredits
+from backend.persistence.tables import CrmConnection, CrmDelivery, ListLead, Unlock
+from backend.services import charge_guard, extension, lists
+from backend.services.people import PersonRef
+from tests.conftest import make_store
+from tests.invariants import assert_ledger_invariants
+
+
+def ref(url):
+    return PersonRef.parse({"linkedin_url": url})
+
+
+def race(n_threads, jobs):
+    """Start every job at the same barrier; answers (results, errors)."""
+    barrier = threading.Barrier(n_threads)
+
+    def go(job):
+        barrier.wait(timeout=30)
+        try:
+            return job(), None
+        except Exception as exc:  # noqa: BLE001
+            return None, exc
+
+    with ThreadPoolExecutor(n_threads) as pool:
+        outcomes = list(pool.map(go, jobs))
+    return [r for r, e in outcomes if e is None], [e for r, e in outcomes if e is not None]
+
+
+def setup_targets(store, actor):
+    lid = store.run(lambda uow: lists.create(uow, actor, "L"))["id"]
+    cid = str(uuid.uuid4())
+    store.run(lambda uow: uow.session.add(CrmConnection(id=cid, account_id=actor.account_id, kind="webhook",
+                                                        name="h", config={})))
+    return lid, cid
+
+
+def mixed_actions(store, actor, urls, lid, cid, n):
+    kinds = [
+        lambda u: store.run(lambda uow: extension.reveal(uow, actor, ref(u), ["email"])),
+        lambda u: store.run(lambda uow: extension.add_to_list(uow, actor, lid, ref(u))),
+        lambda u: store.run(lambda uow: extension.crm_export(uow, actor, ref(u), cid)),
+        lambda u: store.run(lambda uow: extension.list_and_crm(uow, actor, ref(u), lid, cid)),
+    ]
+    # person i % len(urls), action (i // len(urls)) % 4: every person meets every action
+    jobs = [(lambda k=kinds[(i // len(urls)) % 4], u=urls[i % len(urls)]: k(u)) for i in range(n)]
+    asks_delivery = sum(1 for i in range(n) if (i // len(urls)) % 4 in (2, 3))
+    return jobs, asks_delivery
+
+
+def counts(store, actor):
+    def q(uow):
+        s = uow.session
+        return (charge_guard.balances(uow, actor.account_id)[CreditType.EMAIL] // MILLI,
+                s.execute(select(func.count()).select_from(Unlock)).scalar_one(),
+                s.execute(select(func.count()).select_from(ListLead)).scalar_one(),
+                s.execute(select(func.count()).select_from(CrmDelivery)).scalar_one())
+    return store.run(q)
+
+
+def test_r12_16_threads_on_one_person_charge_exactly_one_credit(store, world):
+    actor = world.account()
+    [url] = world.people(1)
+    lid, cid = setup_targets(store, actor)
+    jobs, deliveries = mixed_actions(store, actor, [url], lid, cid, 16)
+    _, errors = race(16, jobs)
+    assert errors == []
+    assert counts(store, actor) == (99, 1, 1, deliveries)
+    assert_ledger_invariants(store)
+
+
+def test_r12_32_threads_on_8_people_charge_exactly_8_credits(store, world):
+    actor = world.account()
+    urls = world.people(8)
+    lid, cid = setup_targets(store, actor)
+    jobs, deliveries = mixed_actions(store, actor, urls, lid, cid, 32)
+    _, errors = race(32, jobs)
+    assert errors == []
+    assert counts(store, actor) == (92, 8, 8, deliveries)
+    assert_ledger_invariants(store)
+
+
+def test_r5_50_charges_for_the_last_10_credits(store, world):
+    actor = world.account(email=10)
+    urls = world.people(50)
+    lid, _ = setup_targets(store, actor)
+    jobs = [(lambda u=u: store.run(lambda uow: extension.add_to_list(uow, actor, lid, ref(u)))) for u in urls]
+    results, errors = race(50, jobs)
+    assert len(results) == 10
+    assert len(errors) == 40 and all(isinstance(e, InsufficientCredits) for e in errors)
+    assert counts(store, actor) == (0, 10, 10, 0)
+    assert_ledger_invariants(store)
+
+
+@pytest.mark.timeout(180)
+def test_r12_four_processes_on_8_people_charge_exactly_8_credits(store, world, db_url):
+    import multiprocessing
+
+    actor = world.account()
+    urls = world.people(8)
+    lid, cid = setup_targets(store, actor)
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Event()
+    procs = [ctx.Process(target=_process_worker, args=(db_url, actor, urls, lid, cid, i, start)) for i in range(4)]
+    for p in procs:
+        p.start()
+    start.set()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    balance, unlocks, leads, deliveries = counts(store, actor)
+    assert (balance, unlocks, leads) == (92, 8, 8)
+    assert deliveries == 4 * 8  # each process asks one delivery per person
+    assert_ledger_invariants(store)
+
+
+def _process_worker(db_url, actor, urls, lid, cid, index, start):
+    """One process: its own engine, 4 threads, every person through list-and-CRM or list+CRM."""
+    store = make_store(db_url)
+    start.wait(30)
+    jobs = []
+    for u in urls:
+        if index % 2:
+            jobs.append(lambda u=u: store.run(lambda uow: extension.list_and_crm(uow, actor, ref(u), lid, cid)))
+        else:
+            jobs.append(lambda u=u: store.run(lambda uow: extension.crm_export(uow, actor, ref(u), cid)))
+            jobs.append(lambda u=u: store.run(lambda uow: extension.add_to_list(uow, actor, lid, ref(u))))
+    with ThreadPoolExecutor(4) as pool:
+        for f in [pool.submit(j) for j in jobs]:
+            f.result()
