@@ -44,8 +44,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         OPENAPI_SWAGGER_UI_PATH="/docs",
         OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
         API_SPEC_OPTIONS={
-            "info": {"description": "Credit-metered prospecting API. Every charging answer carries "
-                                    "`credits` with `charged`, `balance` and `reasons`."},
+            "info": {
+                "description": "Credit-metered prospecting API. Every charging answer carries "
+                "`credits` with `charged`, `balance` and `reasons`."
+            },
             "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
             "security": [{"bearer": []}],
         },
@@ -53,9 +55,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     engine = make_engine(settings.database_url)
     app.extensions["store"] = Store(engine, load_provider(settings.contact_provider, settings.database_url))
     if settings.cors_origins:
-        CORS(app, origins=list(settings.cors_origins), allow_headers=CORS_HEADERS,
-             expose_headers=EXPOSED_HEADERS, methods=["GET", "POST", "OPTIONS"], max_age=600,
-             vary_header=True)
+        CORS(
+            app,
+            origins=list(settings.cors_origins),
+            allow_headers=CORS_HEADERS,
+            expose_headers=EXPOSED_HEADERS,
+            methods=["GET", "POST", "OPTIONS"],
+            max_age=600,
+            vary_header=True,
+        )
         app.after_request(_vary_on_origin)
     app.before_request(limits.apply_body_limit)
     app.before_request(auth.authenticate)

@@ -1,4 +1,4 @@
-"""`flask --app wsgi db upgrade`, `flask --app wsgi seed-demo`."""
+"""`flask --app wsgi db upgrade`, `flask --app wsgi seed-demo`, `flask --app wsgi worker`."""
 
 from __future__ import annotations
 
@@ -34,12 +34,26 @@ def seed_demo(people):
     store = current_app.extensions["store"]
     token, sample = demo.seed(store, people)
     port = current_app.config.get("DEMO_PORT", 8000)
-    click.echo(f"\ndemo API token: {token}\n\nreveal someone:\n"
-               f"curl -s -X POST http://127.0.0.1:{port}/v1/extension/reveal \\\n"
-               f"  -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\\n"
-               f"  -d '{{\"linkedin_url\": \"{sample}\", \"fields\": [\"email\", \"phone\"]}}'\n")
+    click.echo(
+        f"\ndemo API token: {token}\n\nreveal someone:\n"
+        f"curl -s -X POST http://127.0.0.1:{port}/v1/extension/reveal \\\n"
+        f"  -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\\n"
+        f'  -d \'{{"linkedin_url": "{sample}", "fields": ["email", "phone"]}}\'\n'
+    )
+
+
+@click.command("worker")
+def worker():
+    """Send CRM deliveries and run background jobs until stopped."""
+    import logging
+
+    from backend.jobs import worker as worker_process
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    worker_process.run(current_app._get_current_object())
 
 
 def register(app: Flask) -> None:
     app.cli.add_command(db)
     app.cli.add_command(seed_demo)
+    app.cli.add_command(worker)

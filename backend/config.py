@@ -22,6 +22,12 @@ class Settings:
     contact_provider: str = "directory"
     crm_allow_private_networks: bool = False
     idempotency_ttl_hours: int = 24
+    crm_max_attempts: int = 8
+    crm_backoff_base: float = 2.0  # seconds; doubled per attempt, with full jitter
+    crm_backoff_cap: float = 3600.0
+    crm_lease_seconds: float = 120.0  # a claimed delivery whose worker died is retried after this
+    crm_timeout: float = 15.0
+    worker_poll_seconds: float = 0.5
 
     @classmethod
     def from_env(cls, env=os.environ) -> Settings:
@@ -32,5 +38,8 @@ class Settings:
             cors_origins=tuple(o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()),
             redis_url=env.get("REDIS_URL") or None,
             contact_provider=env.get("CONTACT_PROVIDER") or defaults.contact_provider,
+            crm_max_attempts=int(env.get("CRM_MAX_ATTEMPTS") or defaults.crm_max_attempts),
+            crm_backoff_base=float(env.get("CRM_BACKOFF_BASE") or defaults.crm_backoff_base),
+            crm_lease_seconds=float(env.get("CRM_LEASE_SECONDS") or defaults.crm_lease_seconds),
             crm_allow_private_networks=_flag(env.get("CRM_ALLOW_PRIVATE_NETWORKS")),
         )

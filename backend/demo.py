@@ -11,16 +11,82 @@ from backend.config import ROOT
 from backend.domain.credits import MILLI, CreditType
 from backend.services import accounts, directory
 
-FIRST = ["Ana", "Ben", "Chloe", "Daniel", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kavya",
-         "Liam", "Maya", "Noah", "Olivia", "Pedro", "Quinn", "Rosa", "Sven", "Tara", "Umar", "Vera",
-         "Wei", "Ximena", "Yusuf", "Zoe"]
-LAST = ["Almeida", "Brooks", "Chen", "Dubois", "Eriksen", "Fischer", "Garcia", "Hughes", "Ito", "Jansen",
-        "Kowalski", "Lopez", "Moreau", "Nakamura", "Okafor", "Patel", "Rossi", "Schmidt", "Tanaka",
-        "Novak", "Walsh", "Young"]
-COMPANIES = ["Acme Analytics", "Brightwave", "Cobalt Systems", "Driftwood Labs", "Evergreen Health",
-             "Fjord Logistics", "Granite Capital", "Helix Bio", "Ionic Energy", "Juniper Retail"]
-TITLES = ["Head of Sales", "VP Marketing", "Account Executive", "SDR Team Lead", "CTO", "Founder & CEO",
-          "Growth Manager", "RevOps Lead", "Procurement Director", "Customer Success Manager"]
+FIRST = [
+    "Ana",
+    "Ben",
+    "Chloe",
+    "Daniel",
+    "Elena",
+    "Farid",
+    "Grace",
+    "Hiro",
+    "Ines",
+    "Jonas",
+    "Kavya",
+    "Liam",
+    "Maya",
+    "Noah",
+    "Olivia",
+    "Pedro",
+    "Quinn",
+    "Rosa",
+    "Sven",
+    "Tara",
+    "Umar",
+    "Vera",
+    "Wei",
+    "Ximena",
+    "Yusuf",
+    "Zoe",
+]
+LAST = [
+    "Almeida",
+    "Brooks",
+    "Chen",
+    "Dubois",
+    "Eriksen",
+    "Fischer",
+    "Garcia",
+    "Hughes",
+    "Ito",
+    "Jansen",
+    "Kowalski",
+    "Lopez",
+    "Moreau",
+    "Nakamura",
+    "Okafor",
+    "Patel",
+    "Rossi",
+    "Schmidt",
+    "Tanaka",
+    "Novak",
+    "Walsh",
+    "Young",
+]
+COMPANIES = [
+    "Acme Analytics",
+    "Brightwave",
+    "Cobalt Systems",
+    "Driftwood Labs",
+    "Evergreen Health",
+    "Fjord Logistics",
+    "Granite Capital",
+    "Helix Bio",
+    "Ionic Energy",
+    "Juniper Retail",
+]
+TITLES = [
+    "Head of Sales",
+    "VP Marketing",
+    "Account Executive",
+    "SDR Team Lead",
+    "CTO",
+    "Founder & CEO",
+    "Growth Manager",
+    "RevOps Lead",
+    "Procurement Director",
+    "Customer Success Manager",
+]
 TOKEN_FILE = ROOT / "var" / "demo-token"
 
 
@@ -30,8 +96,12 @@ def people(n: int) -> list[dict]:
     for i in range(n):
         first, last, company = rng.choice(FIRST), rng.choice(LAST), rng.choice(COMPANIES)
         domain = company.split()[0].lower() + ".example"
-        row = {"linkedin_url": f"https://www.linkedin.com/in/{first.lower()}-{last.lower()}-{i:04d}",
-               "full_name": f"{first} {last}", "title": rng.choice(TITLES), "company": company}
+        row = {
+            "linkedin_url": f"https://www.linkedin.com/in/{first.lower()}-{last.lower()}-{i:04d}",
+            "full_name": f"{first} {last}",
+            "title": rng.choice(TITLES),
+            "company": company,
+        }
         if rng.random() < 0.85:
             row["email"] = f"{first.lower()}.{last.lower()}{i}@{domain}"
         if rng.random() < 0.5:
@@ -48,7 +118,9 @@ def seed(store, n: int) -> tuple[str, str]:
     if TOKEN_FILE.exists():
         return TOKEN_FILE.read_text().strip(), sample
     grants = {CreditType.EMAIL: 100 * MILLI, CreditType.PHONE: 20 * MILLI, CreditType.TRACKING: 10 * MILLI}
-    account = store.run(lambda uow: accounts.create_account(uow, "Demo team", "demo@leadledger.example", grants))
+    account = store.run(
+        lambda uow: accounts.create_account(uow, "Demo team", "demo@leadledger.example", grants)
+    )
     token = account["users"][0]["api_token"]
     TOKEN_FILE.parent.mkdir(parents=True, exist_ok=True)
     TOKEN_FILE.write_text(token + "\n")

@@ -60,13 +60,24 @@ class PersonRef(PersonRefMixin, Schema):
 
 
 class CreditsSchema(Schema):
-    charged = fields.Dict(keys=fields.String(), values=fields.Raw(),
-                          metadata={"description": "Credits charged by this action, per type"})
-    balance = fields.Dict(keys=fields.String(), values=fields.Raw(),
-                          metadata={"description": "Balance after the action; tracking = credits free"})
-    reasons = fields.Dict(keys=fields.String(), values=fields.Dict(), metadata={
-        "description": "Per credit type touched: why it cost what it cost: charged, already_unlocked "
-                       "(unlocked_at, unlocked_by), not_found, supplied, free_action, held, released"})
+    charged = fields.Dict(
+        keys=fields.String(),
+        values=fields.Raw(),
+        metadata={"description": "Credits charged by this action, per type"},
+    )
+    balance = fields.Dict(
+        keys=fields.String(),
+        values=fields.Raw(),
+        metadata={"description": "Balance after the action; tracking = credits free"},
+    )
+    reasons = fields.Dict(
+        keys=fields.String(),
+        values=fields.Dict(),
+        metadata={
+            "description": "Per credit type touched: why it cost what it cost: charged, already_unlocked "
+            "(unlocked_at, unlocked_by), not_found, supplied, free_action, held, released"
+        },
+    )
 
 
 class PersonSchema(Schema):

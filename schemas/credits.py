@@ -34,9 +34,14 @@ class LedgerPage(Schema):
 class EstimateRequest(Schema):
     action = fields.String(required=True, validate=validate.OneOf(ESTIMABLE_ACTIONS))
     people = fields.List(fields.Nested(PersonRef), load_default=list, validate=validate.Length(max=100_000))
-    fields_ = fields.List(fields.String(validate=validate.OneOf(["email", "phone"])), data_key="fields",
-                          metadata={"description": "reveal: which fields"})
-    destination = fields.String(validate=validate.OneOf(["list", "csv"]), metadata={"description": "post_export"})
+    fields_ = fields.List(
+        fields.String(validate=validate.OneOf(["email", "phone"])),
+        data_key="fields",
+        metadata={"description": "reveal: which fields"},
+    )
+    destination = fields.String(
+        validate=validate.OneOf(["list", "csv"]), metadata={"description": "post_export"}
+    )
     include_phone = fields.Boolean(metadata={"description": "list_export"})
     list_id = fields.String(metadata={"description": "list_export: estimate the whole list"})
 

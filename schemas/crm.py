@@ -9,11 +9,19 @@ from schemas.extension import DeliverySchema
 
 
 class ConnectionRequest(Schema):
-    kind = fields.String(required=True, metadata={"description": "An installed adapter: webhook, hubspot, "
-                                                  "salesforce, pipedrive, or a plugin's"})
+    kind = fields.String(
+        required=True,
+        metadata={
+            "description": "An installed adapter: webhook, hubspot, salesforce, pipedrive, or a plugin's"
+        },
+    )
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    config = fields.Dict(load_default=dict, metadata={"description": "Adapter settings; every kind accepts "
-                                                      "base_url. Credentials are never echoed back."})
+    config = fields.Dict(
+        load_default=dict,
+        metadata={
+            "description": "Adapter settings; every kind accepts base_url. Credentials are never echoed back."
+        },
+    )
 
 
 class ConnectionSchema(Schema):
@@ -24,8 +32,12 @@ class ConnectionSchema(Schema):
     last_success_at = fields.DateTime(allow_none=True)
     last_error = fields.String(allow_none=True)
     created_at = fields.DateTime()
-    secret = fields.String(metadata={"description": "webhook created without config.secret: the generated "
-                                     "whsec_ secret, answered this once"})
+    secret = fields.String(
+        metadata={
+            "description": "webhook created without config.secret: the generated "
+            "whsec_ secret, answered this once"
+        }
+    )
 
 
 class ConnectionsResponse(Schema):

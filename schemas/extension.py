@@ -10,8 +10,12 @@ ID = fields.String(required=True, validate=validate.Length(min=1, max=36))
 
 
 class RevealRequest(PersonRef):
-    fields_ = fields.List(fields.String(validate=validate.OneOf(["email", "phone"])), data_key="fields",
-                          load_default=lambda: ["email"], validate=validate.Length(min=1, max=2))
+    fields_ = fields.List(
+        fields.String(validate=validate.OneOf(["email", "phone"])),
+        data_key="fields",
+        load_default=lambda: ["email"],
+        validate=validate.Length(min=1, max=2),
+    )
 
 
 class RevealResponse(Schema):

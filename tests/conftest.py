@@ -51,7 +51,9 @@ def pg_database():
     except Exception as exc:  # noqa: BLE001
         if os.environ.get("CI") == "true":
             pytest.fail(f"PostgreSQL is required under CI=true and is not reachable at {PG_SERVER}: {exc}")
-        pytest.skip(f"no PostgreSQL at {PG_SERVER} ({exc.__class__.__name__}); start one or set TEST_PG_SERVER")
+        pytest.skip(
+            f"no PostgreSQL at {PG_SERVER} ({exc.__class__.__name__}); start one or set TEST_PG_SERVER"
+        )
     url = f"{PG_SERVER}/{name}"
     engine = make_engine(url)
     migrations.upgrade(engine)
@@ -65,9 +67,15 @@ def pg_database():
 def _truncate(url: str) -> None:
     engine = create_engine(url)
     with engine.begin() as conn:
-        tables = conn.execute(text(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
-        )).scalars().all()
+        tables = (
+            conn.execute(
+                text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+                )
+            )
+            .scalars()
+            .all()
+        )
         conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
     engine.dispose()
 
@@ -110,8 +118,11 @@ class World:
         self.store = store
 
     def account(self, email=100, phone=10, tracking=5) -> Actor:
-        grants = {CreditType.EMAIL: email * MILLI, CreditType.PHONE: phone * MILLI,
-                  CreditType.TRACKING: tracking * MILLI}
+        grants = {
+            CreditType.EMAIL: email * MILLI,
+            CreditType.PHONE: phone * MILLI,
+            CreditType.TRACKING: tracking * MILLI,
+        }
         out = self.store.run(lambda uow: accounts.create_account(uow, "t", "a@t.example", grants))
         return Actor(out["id"], out["users"][0]["id"])
 
@@ -120,10 +131,17 @@ class World:
         return Actor(actor.account_id, user["id"])
 
     def people(self, n: int, *, start: int = 0, email=True, phone=True) -> list[str]:
-        rows = [{"linkedin_url": f"https://www.linkedin.com/in/person-{i}", "full_name": f"Person {i}",
-                 "title": "Engineer", "company": f"Co {i % 7}",
-                 "email": f"p{i}@co.example" if email else None, "phone": f"+1555{i:07d}" if phone else None}
-                for i in range(start, start + n)]
+        rows = [
+            {
+                "linkedin_url": f"https://www.linkedin.com/in/person-{i}",
+                "full_name": f"Person {i}",
+                "title": "Engineer",
+                "company": f"Co {i % 7}",
+                "email": f"p{i}@co.example" if email else None,
+                "phone": f"+1555{i:07d}" if phone else None,
+            }
+            for i in range(start, start + n)
+        ]
         self.store.run(lambda uow: directory.import_people(uow, rows))
         return [r["linkedin_url"] for r in rows]
 
@@ -170,23 +188,37 @@ def api(app):
         admin = Client(flask_client, ADMIN)
 
         def account(self, email=100, phone=10, tracking=5):
-            r = self.admin.post("/v1/admin/accounts", {"name": "t-" + uuid.uuid4().hex[:6],
-                                "admin_email": "a@t.example",
-                                "grants": {"email": email, "phone": phone, "tracking": tracking}})
+            r = self.admin.post(
+                "/v1/admin/accounts",
+                {
+                    "name": "t-" + uuid.uuid4().hex[:6],
+                    "admin_email": "a@t.example",
+                    "grants": {"email": email, "phone": phone, "tracking": tracking},
+                },
+            )
             assert r.status_code == 201, r.json
             client = Client(flask_client, r.json["users"][0]["api_token"])
             client.account_id = r.json["id"]
             return client
 
         def teammate(self, client):
-            r = self.admin.post(f"/v1/admin/accounts/{client.account_id}/users",
-                                {"email": "m@t.example", "role": "member"})
+            r = self.admin.post(
+                f"/v1/admin/accounts/{client.account_id}/users", {"email": "m@t.example", "role": "member"}
+            )
             return Client(flask_client, r.json["api_token"])
 
         def directory(self, n, start=0, email=True, phone=True):
-            rows = [{"linkedin_url": f"https://www.linkedin.com/in/person-{i}", "full_name": f"Person {i}",
-                     "title": "Engineer", "company": "Co", "email": f"p{i}@co.example" if email else None,
-                     "phone": f"+1555{i:07d}" if phone else None} for i in range(start, start + n)]
+            rows = [
+                {
+                    "linkedin_url": f"https://www.linkedin.com/in/person-{i}",
+                    "full_name": f"Person {i}",
+                    "title": "Engineer",
+                    "company": "Co",
+                    "email": f"p{i}@co.example" if email else None,
+                    "phone": f"+1555{i:07d}" if phone else None,
+                }
+                for i in range(start, start + n)
+            ]
             assert self.admin.post("/v1/admin/directory", {"people": rows}).status_code == 200
             return [r["linkedin_url"] for r in rows]
 

@@ -10,7 +10,9 @@ from backend.domain.credits import CreditType
 from backend.services import accounts, directory
 from schemas import admin as s
 
-blp = Blueprint("admin", __name__, url_prefix="/v1/admin", description="Operator: accounts, users, grants, directory")
+blp = Blueprint(
+    "admin", __name__, url_prefix="/v1/admin", description="Operator: accounts, users, grants, directory"
+)
 
 
 @blp.route("/accounts", methods=["POST"])
@@ -35,8 +37,11 @@ def create_user(body, account_id):
 @blp.response(201, s.LedgerEntrySchema)
 def create_grant(body, account_id):
     """Grant credits: a positive ledger entry"""
-    return run(lambda uow: accounts.grant(uow, account_id, CreditType(body["credit_type"]), body["amount"],
-                                          body.get("note")))
+    return run(
+        lambda uow: accounts.grant(
+            uow, account_id, CreditType(body["credit_type"]), body["amount"], body.get("note")
+        )
+    )
 
 
 @blp.route("/directory", methods=["POST"])

@@ -24,8 +24,11 @@ def summary():
 @blp.response(200, s.LedgerPage)
 def ledger(query):
     """The account's ledger, newest first, paginated by cursor"""
-    return run(lambda uow: credits.ledger(uow, actor(), query.get("credit_type"), query["limit"],
-                                          query.get("cursor")))
+    return run(
+        lambda uow: credits.ledger(
+            uow, actor(), query.get("credit_type"), query["limit"], query.get("cursor")
+        )
+    )
 
 
 @blp.route("/estimates", methods=["POST"])
@@ -34,7 +37,11 @@ def ledger(query):
 @blp.response(200, s.EstimateResponse)
 def estimate(body):
     """The most an action can cost, leaving out what the account holds; charges nothing (R23)"""
-    options = {"fields": body.get("fields_"), "destination": body.get("destination"),
-               "include_phone": body.get("include_phone"), "list_id": body.get("list_id")}
+    options = {
+        "fields": body.get("fields_"),
+        "destination": body.get("destination"),
+        "include_phone": body.get("include_phone"),
+        "list_id": body.get("list_id"),
+    }
     options = {k: v for k, v in options.items() if v is not None}
     return run(lambda uow: credits.estimate(uow, actor(), body["action"], body["people"], options))

@@ -18,7 +18,9 @@ blp = Blueprint("crm", __name__, url_prefix="/v1/crm", description="CRM connecti
 def create_connection(body):
     """Connect a CRM; the config is checked by the kind's adapter, credentials are never echoed"""
     allow = settings().crm_allow_private_networks
-    return run(lambda uow: crm.create_connection(uow, actor(), body["kind"], body["name"], body["config"], allow))
+    return run(
+        lambda uow: crm.create_connection(uow, actor(), body["kind"], body["name"], body["config"], allow)
+    )
 
 
 @blp.route("/connections", methods=["GET"])

@@ -39,16 +39,25 @@ DOMAIN = {
 }
 
 HTTP_CODES = {
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-    409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type", 422: "validation_error",
-    429: "rate_limited", 500: "internal_error",
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    500: "internal_error",
 }
 
 
 def problem(status: int, code: str, title: str, detail: str, headers=None, **extra):
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, "code": code, **extra}
-    response = current_app.response_class(json.dumps(body), status=status,
-                                          mimetype="application/problem+json")
+    response = current_app.response_class(
+        json.dumps(body), status=status, mimetype="application/problem+json"
+    )
     for k, v in (headers or {}).items():
         response.headers[k] = v
     return response
@@ -60,8 +69,11 @@ def domain_error(exc: DomainError):
     if "fields" in extra:
         extra["errors"] = extra.pop("fields")
     if isinstance(exc, InsufficientCredits):
-        extra.update(credit_type=exc.credit_type, required=render(exc.required_milli),
-                     available=render(exc.available_milli))
+        extra.update(
+            credit_type=exc.credit_type,
+            required=render(exc.required_milli),
+            available=render(exc.available_milli),
+        )
     if isinstance(exc, InvalidProfileUrl):
         extra["errors"] = {"linkedin_url": [exc.detail]}
     return problem(status, code, title, exc.detail, **extra)
@@ -72,7 +84,9 @@ def http_error(exc: HTTPException):
     extra = {}
     messages = (getattr(exc, "data", None) or {}).get("messages")
     detail = exc.description or exc.name
-    if messages:  # webargs: {"json": {"field": ["msg"]}} -> {"field": ["msg"]}; or {"json": ["Invalid JSON body."]}
+    if (
+        messages
+    ):  # webargs: {"json": {"field": ["msg"]}} -> {"field": ["msg"]}; or {"json": ["Invalid JSON body."]}
         extra["errors"] = _flatten(messages)
         detail = "the request has invalid fields: " + ", ".join(sorted(extra["errors"]))
     if status == 413:
@@ -93,8 +107,12 @@ def _flatten(messages: dict) -> dict:
 
 def unexpected(exc: Exception):
     log.exception("unhandled error", exc_info=exc)
-    return problem(500, "internal_error", "Internal Server Error", "an unexpected error occurred; "
-                   "nothing was charged unless the answer said so")
+    return problem(
+        500,
+        "internal_error",
+        "Internal Server Error",
+        "an unexpected error occurred; nothing was charged unless the answer said so",
+    )
 
 
 def register(app: Flask) -> None:

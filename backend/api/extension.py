@@ -9,8 +9,12 @@ from backend.services import extension
 from backend.services.people import PersonRef
 from schemas import extension as s
 
-blp = Blueprint("extension", __name__, url_prefix="/v1/extension",
-                description="What the LinkedIn extension's buttons do, and what each costs")
+blp = Blueprint(
+    "extension",
+    __name__,
+    url_prefix="/v1/extension",
+    description="What the LinkedIn extension's buttons do, and what each costs",
+)
 
 
 @blp.route("/reveal", methods=["POST"])

@@ -39,20 +39,31 @@ def claim():
 
 def _claim(uow, account_id: str, key: str, digest: str, ttl: timedelta):
     now = utcnow()
-    values = {"account_id": account_id, "key": key, "request_hash": digest, "state": "running",
-              "created_at": now}
+    values = {
+        "account_id": account_id,
+        "key": key,
+        "request_hash": digest,
+        "state": "running",
+        "created_at": now,
+    }
     if insert_one_if_absent(uow, KEYS, values):
         return None
     row = uow.session.execute(select(KEYS).where(KEYS.c.account_id == account_id, KEYS.c.key == key)).one()
     expired = row.created_at < now - ttl
     stale = row.state == "running" and row.created_at < now - STALE_RUNNING
     if expired or stale:
-        uow.session.execute(update(KEYS).where(KEYS.c.id == row.id).values(**values, status_code=None, body=None))
+        uow.session.execute(
+            update(KEYS).where(KEYS.c.id == row.id).values(**values, status_code=None, body=None)
+        )
         return None
     if row.request_hash != digest:
-        raise IdempotencyConflict("this Idempotency-Key was used with a different request body; use a new key")
+        raise IdempotencyConflict(
+            "this Idempotency-Key was used with a different request body; use a new key"
+        )
     if row.state == "running":
-        raise IdempotencyInProgress("the first request with this Idempotency-Key is still running; retry shortly")
+        raise IdempotencyInProgress(
+            "the first request with this Idempotency-Key is still running; retry shortly"
+        )
     return row
 
 
@@ -67,8 +78,18 @@ def remember(response):
         _store().run(lambda uow: uow.session.execute(delete(KEYS).where(where)))
     else:
         body = response.get_data(as_text=True)
-        _store().run(lambda uow: uow.session.execute(update(KEYS).where(where).values(
-            state="done", status_code=response.status_code, content_type=response.content_type, body=body)))
+        _store().run(
+            lambda uow: uow.session.execute(
+                update(KEYS)
+                .where(where)
+                .values(
+                    state="done",
+                    status_code=response.status_code,
+                    content_type=response.content_type,
+                    body=body,
+                )
+            )
+        )
     return response
 
 

@@ -26,8 +26,16 @@ ACTION_UNLOCKS: dict[str, tuple[UnlockKind, ...]] = {
     "enroll": (UnlockKind.EMAIL,),
 }
 
-ESTIMABLE_ACTIONS = ("reveal", "add_to_list", "crm_export", "list_and_crm", "enroll", "post_export",
-                     "list_export", "track")
+ESTIMABLE_ACTIONS = (
+    "reveal",
+    "add_to_list",
+    "crm_export",
+    "list_and_crm",
+    "enroll",
+    "post_export",
+    "list_export",
+    "track",
+)
 
 
 def unlocks_for(action: str, options: dict) -> tuple[UnlockKind, ...]:

@@ -39,8 +39,9 @@ def add_user(uow: UnitOfWork, account_id: str, email: str, role: str) -> dict:
     if uow.session.get(Account, account_id) is None:
         raise NotFound(f"no account {account_id!r}")
     token = "ll_" + secrets.token_urlsafe(32)
-    user = User(id=str(uuid.uuid4()), account_id=account_id, email=email, role=role,
-                token_hash=hash_token(token))
+    user = User(
+        id=str(uuid.uuid4()), account_id=account_id, email=email, role=role, token_hash=hash_token(token)
+    )
     uow.session.add(user)
     uow.session.flush()
     return {"id": user.id, "email": user.email, "role": user.role, "api_token": token}

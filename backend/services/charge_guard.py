@@ -95,12 +95,21 @@ def charge_unlocks(uow: UnitOfWork, actor: Actor, action: str, wanted: list[Unlo
     if not fresh:
         return outcome
     now = utcnow()
-    uow.session.execute(insert(UNLOCKS), [
-        {"account_id": actor.account_id, "person_id": w.person_id, "kind": str(w.kind),
-         "credit_type": str(w.kind.credit_type), "value": w.value, "user_id": actor.user_id,
-         "created_at": now}
-        for w in fresh.values()
-    ])
+    uow.session.execute(
+        insert(UNLOCKS),
+        [
+            {
+                "account_id": actor.account_id,
+                "person_id": w.person_id,
+                "kind": str(w.kind),
+                "credit_type": str(w.kind.credit_type),
+                "value": w.value,
+                "user_id": actor.user_id,
+                "created_at": now,
+            }
+            for w in fresh.values()
+        ],
+    )
     for credit_type in types:
         items = [w for w in fresh.values() if w.kind.credit_type == credit_type and w.amount]
         if items:
@@ -122,8 +131,9 @@ def lock_balances(uow: UnitOfWork, account_id: str, types: Iterable[CreditType])
     return {CreditType(t): amount for t, amount in uow.session.execute(stmt).all()}
 
 
-def _debit(uow: UnitOfWork, actor: Actor, action: str, credit_type: CreditType,
-           items: list[Unlocking], now) -> None:
+def _debit(
+    uow: UnitOfWork, actor: Actor, action: str, credit_type: CreditType, items: list[Unlocking], now
+) -> None:
     total = sum(w.amount for w in items)
     after = _move(uow, actor.account_id, credit_type, -total)
     if after is None:
@@ -147,9 +157,17 @@ def _move(uow: UnitOfWork, account_id: str, credit_type: CreditType, delta: int)
 
 
 def _entry(actor: Actor, credit_type, amount, balance_after, action, person_id, now, note=None) -> dict:
-    return {"account_id": actor.account_id, "credit_type": str(credit_type), "amount": amount,
-            "balance_after": balance_after, "action": action, "person_id": person_id,
-            "user_id": actor.user_id, "note": note, "created_at": now}
+    return {
+        "account_id": actor.account_id,
+        "credit_type": str(credit_type),
+        "amount": amount,
+        "balance_after": balance_after,
+        "action": action,
+        "person_id": person_id,
+        "user_id": actor.user_id,
+        "note": note,
+        "created_at": now,
+    }
 
 
 def grant(uow: UnitOfWork, actor: Actor, credit_type: CreditType, amount: int, note: str | None = None):
@@ -162,9 +180,10 @@ def grant(uow: UnitOfWork, actor: Actor, credit_type: CreditType, amount: int, n
 
 def open_balances(uow: UnitOfWork, account_id: str) -> None:
     """Every account has one balance row per credit type from its creation (they are the lock)."""
-    uow.session.execute(insert(BALANCES), [
-        {"account_id": account_id, "credit_type": str(t), "amount": 0} for t in CREDIT_TYPES
-    ])
+    uow.session.execute(
+        insert(BALANCES),
+        [{"account_id": account_id, "credit_type": str(t), "amount": 0} for t in CREDIT_TYPES],
+    )
 
 
 def balances(uow: UnitOfWork, account_id: str) -> dict[CreditType, int]:
@@ -172,4 +191,3 @@ def balances(uow: UnitOfWork, account_id: str) -> dict[CreditType, int]:
         select(BALANCES.c.credit_type, BALANCES.c.amount).where(BALANCES.c.account_id == account_id)
     ).all()
     return {CreditType(t): amount for t, amount in rows}
-

@@ -21,11 +21,16 @@ TRACKING_ACTIONS = ("tracking_hold", "tracking_release")
 def summary(uow: UnitOfWork, actor: Actor) -> dict:
     """Balances, and tracking split into total / in use / free (free is the tracking balance)."""
     balance = charge_guard.balances(uow, actor.account_id)
-    held = -uow.session.execute(select(func.coalesce(func.sum(LEDGER.c.amount), 0)).where(
-        LEDGER.c.account_id == actor.account_id, LEDGER.c.action.in_(TRACKING_ACTIONS))).scalar_one()
+    held = -uow.session.execute(
+        select(func.coalesce(func.sum(LEDGER.c.amount), 0)).where(
+            LEDGER.c.account_id == actor.account_id, LEDGER.c.action.in_(TRACKING_ACTIONS)
+        )
+    ).scalar_one()
     free = balance[CreditType.TRACKING]
-    return {"balance": {str(t): render(a) for t, a in balance.items()},
-            "tracking": {"total": render(free + held), "in_use": render(held), "free": render(free)}}
+    return {
+        "balance": {str(t): render(a) for t, a in balance.items()},
+        "tracking": {"total": render(free + held), "in_use": render(held), "free": render(free)},
+    }
 
 
 def ledger(uow: UnitOfWork, actor: Actor, credit_type: str | None, limit: int, cursor: int | None) -> dict:
@@ -37,14 +42,24 @@ def ledger(uow: UnitOfWork, actor: Actor, credit_type: str | None, limit: int, c
         stmt = stmt.where(LEDGER.c.id < cursor)
     rows = uow.session.execute(stmt.order_by(LEDGER.c.id.desc()).limit(limit + 1)).all()
     page = rows[:limit]
-    return {"entries": [entry_json(r) for r in page],
-            "next_cursor": str(page[-1].id) if len(rows) > limit else None}
+    return {
+        "entries": [entry_json(r) for r in page],
+        "next_cursor": str(page[-1].id) if len(rows) > limit else None,
+    }
 
 
 def entry_json(r) -> dict:
-    return {"id": str(r.id), "created_at": r.created_at, "credit_type": r.credit_type,
-            "amount": render(r.amount), "balance_after": render(r.balance_after), "action": r.action,
-            "person_id": r.person_id, "user_id": r.user_id, "note": r.note}
+    return {
+        "id": str(r.id),
+        "created_at": r.created_at,
+        "credit_type": r.credit_type,
+        "amount": render(r.amount),
+        "balance_after": render(r.balance_after),
+        "action": r.action,
+        "person_id": r.person_id,
+        "user_id": r.user_id,
+        "note": r.note,
+    }
 
 
 def estimate(uow: UnitOfWork, actor: Actor, action: str, refs: list[dict], options: dict) -> dict:
@@ -53,14 +68,27 @@ def estimate(uow: UnitOfWork, actor: Actor, action: str, refs: list[dict], optio
     unknown = len(refs_keys(refs)) - len(person_ids)
     if action == "list_export" and options.get("list_id"):
         lists.get(uow, actor, options["list_id"])
-        person_ids = set(uow.session.execute(select(ListLead.person_id).where(
-            ListLead.list_id == options["list_id"])).scalars())
+        person_ids = set(
+            uow.session.execute(
+                select(ListLead.person_id).where(ListLead.list_id == options["list_id"])
+            ).scalars()
+        )
         unknown = 0
     maximum: Counter = Counter()
     if action == "track":
-        tracked = set(uow.session.execute(select(TrackedPerson.person_id).where(
-            TrackedPerson.account_id == actor.account_id, TrackedPerson.active.is_(True),
-            TrackedPerson.person_id.in_(person_ids))).scalars()) if person_ids else set()
+        tracked = (
+            set(
+                uow.session.execute(
+                    select(TrackedPerson.person_id).where(
+                        TrackedPerson.account_id == actor.account_id,
+                        TrackedPerson.active.is_(True),
+                        TrackedPerson.person_id.in_(person_ids),
+                    )
+                ).scalars()
+            )
+            if person_ids
+            else set()
+        )
         maximum[CreditType.TRACKING] = TRACKING_HOLD * (len(person_ids) - len(tracked) + unknown)
         return _estimate_json(maximum, len(tracked))
     kinds = unlocks_for(action, options)
@@ -82,8 +110,10 @@ def _estimate_json(maximum: Counter, already: int) -> dict:
 
 def refs_keys(refs: list[dict]) -> set[str]:
     """Distinct people named: canonical URL or id (two spellings of one URL count once, R1)."""
-    return {canonical_linkedin_url(r["linkedin_url"]) if r.get("linkedin_url") else "id:" + r["person_id"]
-            for r in refs}
+    return {
+        canonical_linkedin_url(r["linkedin_url"]) if r.get("linkedin_url") else "id:" + r["person_id"]
+        for r in refs
+    }
 
 
 def _known_people(uow: UnitOfWork, refs: list[dict]) -> set[str]:
@@ -92,6 +122,11 @@ def _known_people(uow: UnitOfWork, refs: list[dict]) -> set[str]:
     ids = [k[3:] for k in keys if k.startswith("id:")]
     found: set[str] = set()
     for i in range(0, max(len(urls), len(ids)), 500):
-        found.update(uow.session.execute(select(Person.id).where(
-            Person.linkedin_url.in_(urls[i : i + 500]) | Person.id.in_(ids[i : i + 500]))).scalars())
+        found.update(
+            uow.session.execute(
+                select(Person.id).where(
+                    Person.linkedin_url.in_(urls[i : i + 500]) | Person.id.in_(ids[i : i + 500])
+                )
+            ).scalars()
+        )
     return found

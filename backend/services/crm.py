@@ -21,17 +21,21 @@ DELIVERIES = CrmDelivery.__table__
 DELIVERY_STATUSES = ("pending", "delivered", "failed", "dead")
 
 
-def create_connection(uow: UnitOfWork, actor: Actor, kind: str, name: str, config: dict,
-                      allow_private_networks: bool) -> dict:
+def create_connection(
+    uow: UnitOfWork, actor: Actor, kind: str, name: str, config: dict, allow_private_networks: bool
+) -> dict:
     """Validate the config with the kind's adapter (422 naming each bad field), then store it.
     A generated webhook secret is answered this once; it is never shown again."""
     try:
         adapter = get_adapter(kind)
         stored = adapter.validate_config(config, allow_private_networks=allow_private_networks)
     except ConfigError as exc:
-        raise InvalidInput(str(exc), fields={f"config.{k}" if k != "kind" else k: [m]
-                                             for k, m in exc.fields.items()}) from exc
-    row = CrmConnection(id=str(uuid.uuid4()), account_id=actor.account_id, kind=kind, name=name, config=stored)
+        raise InvalidInput(
+            str(exc), fields={f"config.{k}" if k != "kind" else k: [m] for k, m in exc.fields.items()}
+        ) from exc
+    row = CrmConnection(
+        id=str(uuid.uuid4()), account_id=actor.account_id, kind=kind, name=name, config=stored
+    )
     uow.session.add(row)
     uow.session.flush()
     out = connection_json(row)
@@ -41,8 +45,11 @@ def create_connection(uow: UnitOfWork, actor: Actor, kind: str, name: str, confi
 
 
 def all_connections(uow: UnitOfWork, actor: Actor) -> list[dict]:
-    rows = uow.session.execute(select(CrmConnection).where(CrmConnection.account_id == actor.account_id)
-                               .order_by(CrmConnection.created_at)).scalars()
+    rows = uow.session.execute(
+        select(CrmConnection)
+        .where(CrmConnection.account_id == actor.account_id)
+        .order_by(CrmConnection.created_at)
+    ).scalars()
     return [connection_json(r) for r in rows]
 
 
@@ -60,14 +67,21 @@ def queue_delivery(uow: UnitOfWork, actor: Actor, connection: CrmConnection, hel
     phone = charge_guard.held(uow, actor.account_id, [person.id], [UnlockKind.PHONE])
     contact = held.contact or (uow.contacts.lookup(person.linkedin_url) if person.linkedin_url else None)
     payload = {
-        "person_id": person.id, "linkedin_url": person.linkedin_url,
+        "person_id": person.id,
+        "linkedin_url": person.linkedin_url,
         "full_name": person.full_name or (contact.full_name if contact else None),
-        "title": contact.title if contact else None, "company": contact.company if contact else None,
+        "title": contact.title if contact else None,
+        "company": contact.company if contact else None,
         "email": held.values.get(UnlockKind.EMAIL),
         "phone": phone[(person.id, UnlockKind.PHONE)].value if phone else None,
     }
-    row = CrmDelivery(id=str(uuid.uuid4()), account_id=actor.account_id, connection_id=connection.id,
-                      person_id=person.id, payload=payload)
+    row = CrmDelivery(
+        id=str(uuid.uuid4()),
+        account_id=actor.account_id,
+        connection_id=connection.id,
+        person_id=person.id,
+        payload=payload,
+    )
     uow.session.add(row)
     uow.session.flush()
     return delivery_json(row)
@@ -87,20 +101,38 @@ def retry(uow: UnitOfWork, actor: Actor, delivery_id: str) -> dict:
     if row is None or row.account_id != actor.account_id:
         raise NotFound(f"no delivery {delivery_id!r}")
     if row.status in ("failed", "dead"):
-        uow.session.execute(update(DELIVERIES).where(DELIVERIES.c.id == row.id).values(
-            status="pending", attempts=0, next_attempt_at=utcnow(), lease_until=None, updated_at=utcnow()))
+        uow.session.execute(
+            update(DELIVERIES)
+            .where(DELIVERIES.c.id == row.id)
+            .values(
+                status="pending", attempts=0, next_attempt_at=utcnow(), lease_until=None, updated_at=utcnow()
+            )
+        )
         uow.session.refresh(row)
     return delivery_json(row)
 
 
 def connection_json(row: CrmConnection) -> dict:
     adapter = get_adapter(row.kind)
-    return {"id": row.id, "kind": row.kind, "name": row.name, "config": adapter.public_config(row.config),
-            "last_success_at": row.last_success_at, "last_error": row.last_error,
-            "created_at": row.created_at}
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "name": row.name,
+        "config": adapter.public_config(row.config),
+        "last_success_at": row.last_success_at,
+        "last_error": row.last_error,
+        "created_at": row.created_at,
+    }
 
 
 def delivery_json(row: CrmDelivery) -> dict:
-    return {"id": row.id, "connection_id": row.connection_id, "person_id": row.person_id,
-            "status": row.status, "attempts": row.attempts, "last_error": row.last_error,
-            "external_id": row.external_id, "created_at": row.created_at}
+    return {
+        "id": row.id,
+        "connection_id": row.connection_id,
+        "person_id": row.person_id,
+        "status": row.status,
+        "attempts": row.attempts,
+        "last_error": row.last_error,
+        "external_id": row.external_id,
+        "created_at": row.created_at,
+    }

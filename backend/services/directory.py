@@ -21,8 +21,11 @@ def import_people(uow: UnitOfWork, people: list[dict]) -> dict:
     urls = sorted(rows)
     existing = set()
     for i in range(0, len(urls), 500):
-        existing.update(uow.session.execute(
-            select(DIRECTORY.c.linkedin_url).where(DIRECTORY.c.linkedin_url.in_(urls[i : i + 500]))).scalars())
+        existing.update(
+            uow.session.execute(
+                select(DIRECTORY.c.linkedin_url).where(DIRECTORY.c.linkedin_url.in_(urls[i : i + 500]))
+            ).scalars()
+        )
     new = [rows[u] for u in urls if u not in existing]
     if new:
         uow.session.execute(DIRECTORY.insert(), new)

@@ -57,13 +57,16 @@ def enroll(uow: UnitOfWork, actor: Actor, sequence_id: str, ref: PersonRef, emai
     sequence = sequences.get(uow, actor, sequence_id)
     person = people.resolve(uow, ref)
     if email:
-        held = Held(person, values={UnlockKind.EMAIL: email},
-                    reasons={UnlockKind.EMAIL: Reason(ReasonCode.SUPPLIED)})
+        held = Held(
+            person, values={UnlockKind.EMAIL: email}, reasons={UnlockKind.EMAIL: Reason(ReasonCode.SUPPLIED)}
+        )
     else:
         held = unlock(uow, actor, person, EMAIL, "enroll")
     if not held.values.get(UnlockKind.EMAIL):
-        raise InvalidInput("no email was found for this person, so it cannot be enrolled; nothing was charged",
-                           fields={"email": ["no email found; supply one"]})
+        raise InvalidInput(
+            "no email was found for this person, so it cannot be enrolled; nothing was charged",
+            fields={"email": ["no email found; supply one"]},
+        )
     created, enrollment = sequences.enroll(uow, actor, sequence, held, "supplied" if email else "unlocked")
     return created, {"enrollment": enrollment, "credits": _credits(uow, actor, held)}
 
@@ -72,8 +75,13 @@ def person_json(held: Held) -> dict:
     """The person as the account may see it: contact data only where it holds the unlock."""
     p = held.person
     name = held.contact.full_name if held.contact else p.full_name
-    return {"id": p.id, "linkedin_url": p.linkedin_url, "full_name": name,
-            "email": held.values.get(UnlockKind.EMAIL), "phone": held.values.get(UnlockKind.PHONE)}
+    return {
+        "id": p.id,
+        "linkedin_url": p.linkedin_url,
+        "full_name": name,
+        "email": held.values.get(UnlockKind.EMAIL),
+        "phone": held.values.get(UnlockKind.PHONE),
+    }
 
 
 def _credits(uow: UnitOfWork, actor: Actor, held: Held) -> dict:

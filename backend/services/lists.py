@@ -41,20 +41,32 @@ def get(uow: UnitOfWork, actor: Actor, list_id: str) -> LeadList:
 
 def add_lead(uow: UnitOfWork, actor: Actor, lead_list: LeadList, held: Held) -> tuple[bool, dict]:
     """Once per (list, person): the primary key says so. Answers (created, lead)."""
-    created = insert_one_if_absent(uow, LEADS, {
-        "list_id": lead_list.id, "person_id": held.person.id, "added_by": actor.user_id, "created_at": utcnow()})
-    added_at = uow.session.execute(select(LEADS.c.created_at).where(
-        LEADS.c.list_id == lead_list.id, LEADS.c.person_id == held.person.id)).scalar_one()
-    return created, lead_json(held.person, added_at, held.values.get(UnlockKind.EMAIL),
-                              held.values.get(UnlockKind.PHONE))
+    created = insert_one_if_absent(
+        uow,
+        LEADS,
+        {
+            "list_id": lead_list.id,
+            "person_id": held.person.id,
+            "added_by": actor.user_id,
+            "created_at": utcnow(),
+        },
+    )
+    added_at = uow.session.execute(
+        select(LEADS.c.created_at).where(LEADS.c.list_id == lead_list.id, LEADS.c.person_id == held.person.id)
+    ).scalar_one()
+    return created, lead_json(
+        held.person, added_at, held.values.get(UnlockKind.EMAIL), held.values.get(UnlockKind.PHONE)
+    )
 
 
 def leads(uow: UnitOfWork, actor: Actor, list_id: str) -> list[dict]:
     """A list's leads, with the contact data the account holds of each."""
     get(uow, actor, list_id)
     rows = uow.session.execute(
-        select(Person, ListLead.created_at).join(ListLead, ListLead.person_id == Person.id)
-        .where(ListLead.list_id == list_id).order_by(ListLead.created_at, Person.id)
+        select(Person, ListLead.created_at)
+        .join(ListLead, ListLead.person_id == Person.id)
+        .where(ListLead.list_id == list_id)
+        .order_by(ListLead.created_at, Person.id)
     ).all()
     values = _held_values(uow, actor, [p.id for p, _ in rows])
     return [lead_json(p, at, values.get((p.id, "email")), values.get((p.id, "phone"))) for p, at in rows]
@@ -65,7 +77,8 @@ def _held_values(uow: UnitOfWork, actor: Actor, person_ids: list[str]) -> dict:
     for i in range(0, len(person_ids), 500):
         rows = uow.session.execute(
             select(Unlock.person_id, Unlock.kind, Unlock.value).where(
-                Unlock.account_id == actor.account_id, Unlock.person_id.in_(person_ids[i : i + 500]))
+                Unlock.account_id == actor.account_id, Unlock.person_id.in_(person_ids[i : i + 500])
+            )
         ).all()
         out.update({(pid, kind): value for pid, kind, value in rows})
     return out
@@ -76,5 +89,11 @@ def list_json(row: LeadList) -> dict:
 
 
 def lead_json(person, added_at, email, phone) -> dict:
-    return {"person_id": person.id, "linkedin_url": person.linkedin_url, "full_name": person.full_name,
-            "email": email, "phone": phone, "added_at": added_at}
+    return {
+        "person_id": person.id,
+        "linkedin_url": person.linkedin_url,
+        "full_name": person.full_name,
+        "email": email,
+        "phone": phone,
+        "added_at": added_at,
+    }

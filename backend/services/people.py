@@ -29,8 +29,10 @@ class PersonRef:
             return cls(linkedin_url=canonical_linkedin_url(body["linkedin_url"]))
         if body.get("person_id"):
             return cls(person_id=body["person_id"])
-        raise InvalidInput("give the person as linkedin_url or person_id",
-                           fields={"linkedin_url": ["linkedin_url or person_id is required"]})
+        raise InvalidInput(
+            "give the person as linkedin_url or person_id",
+            fields={"linkedin_url": ["linkedin_url or person_id is required"]},
+        )
 
 
 def resolve(uow: UnitOfWork, ref: PersonRef, full_name: str | None = None):
@@ -59,9 +61,10 @@ def _resolve(uow: UnitOfWork, column, field: str, keys: list[str], names: dict) 
     found = _select(uow, column, keys)
     missing = [k for k in keys if k not in found]
     if missing:
-        uow.session.execute(insert_ignoring_conflicts(uow.dialect, PEOPLE), [
-            {"id": str(uuid.uuid4()), field: k, "full_name": names.get(k)} for k in missing
-        ])
+        uow.session.execute(
+            insert_ignoring_conflicts(uow.dialect, PEOPLE),
+            [{"id": str(uuid.uuid4()), field: k, "full_name": names.get(k)} for k in missing],
+        )
         found.update(_select(uow, column, missing))
     return found
 
@@ -72,4 +75,3 @@ def _select(uow: UnitOfWork, column, keys: list[str]) -> dict:
         rows = uow.session.execute(select(PEOPLE).where(column.in_(keys[i : i + 500]))).all()
         found.update({getattr(r, column.key): r for r in rows})
     return found
-

@@ -40,13 +40,30 @@ def get(uow: UnitOfWork, actor: Actor, sequence_id: str) -> Sequence:
 
 def enroll(uow: UnitOfWork, actor: Actor, sequence: Sequence, held: Held, source: str) -> tuple[bool, dict]:
     """Once per (sequence, person). Answers (created, enrollment)."""
-    created = insert_one_if_absent(uow, ENROLLMENTS, {
-        "sequence_id": sequence.id, "person_id": held.person.id, "email": held.values[UnlockKind.EMAIL],
-        "email_source": source, "added_by": actor.user_id, "created_at": utcnow()})
-    row = uow.session.execute(select(ENROLLMENTS).where(
-        ENROLLMENTS.c.sequence_id == sequence.id, ENROLLMENTS.c.person_id == held.person.id)).one()
-    return created, {"sequence_id": row.sequence_id, "person_id": row.person_id, "email": row.email,
-                     "email_source": row.email_source, "created_at": row.created_at}
+    created = insert_one_if_absent(
+        uow,
+        ENROLLMENTS,
+        {
+            "sequence_id": sequence.id,
+            "person_id": held.person.id,
+            "email": held.values[UnlockKind.EMAIL],
+            "email_source": source,
+            "added_by": actor.user_id,
+            "created_at": utcnow(),
+        },
+    )
+    row = uow.session.execute(
+        select(ENROLLMENTS).where(
+            ENROLLMENTS.c.sequence_id == sequence.id, ENROLLMENTS.c.person_id == held.person.id
+        )
+    ).one()
+    return created, {
+        "sequence_id": row.sequence_id,
+        "person_id": row.person_id,
+        "email": row.email,
+        "email_source": row.email_source,
+        "created_at": row.created_at,
+    }
 
 
 def sequence_json(row: Sequence) -> dict:

@@ -33,8 +33,13 @@ def unlock(uow: UnitOfWork, actor: Actor, person, kinds: tuple[UnlockKind, ...],
     return unlock_many(uow, actor, [person], kinds, action)[person.id]
 
 
-def unlock_many(uow: UnitOfWork, actor: Actor, people: list, kinds: tuple[UnlockKind, ...], action: str,
-                ) -> dict[str, Held]:
+def unlock_many(
+    uow: UnitOfWork,
+    actor: Actor,
+    people: list,
+    kinds: tuple[UnlockKind, ...],
+    action: str,
+) -> dict[str, Held]:
     result = {p.id: Held(p) for p in people}
     existing = charge_guard.held(uow, actor.account_id, result, kinds)
     for (pid, kind), row in existing.items():
@@ -80,11 +85,15 @@ def _lookup(uow: UnitOfWork, people: list) -> dict[str, Contact]:
 
 def _name_people(uow: UnitOfWork, people: list, contacts: dict[str, Contact]) -> None:
     """Remember the name a lookup found, so later answers show it without another lookup."""
-    unnamed = [{"pid": p.id, "name": contacts[p.id].full_name} for p in people
-               if not p.full_name and p.id in contacts and contacts[p.id].full_name]
+    unnamed = [
+        {"pid": p.id, "name": contacts[p.id].full_name}
+        for p in people
+        if not p.full_name and p.id in contacts and contacts[p.id].full_name
+    ]
     if unnamed:
-        uow.session.execute(update(PEOPLE).where(PEOPLE.c.id == bindparam("pid")).values(full_name=bindparam("name")),
-                            unnamed)
+        uow.session.execute(
+            update(PEOPLE).where(PEOPLE.c.id == bindparam("pid")).values(full_name=bindparam("name")), unnamed
+        )
 
 
 def _value(contact: Contact | None, kind: UnlockKind) -> str | None:

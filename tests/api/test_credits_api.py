@@ -30,13 +30,17 @@ def test_r23_estimate_leaves_out_what_is_held_and_charges_nothing(api):
 
 def test_credits_summary_splits_tracking(api):
     user = api.account(tracking=5)
-    assert user.get("/v1/credits").json == {"balance": {"email": 100, "phone": 10, "tracking": 5},
-                                           "tracking": {"total": 5, "in_use": 0, "free": 5}}
+    assert user.get("/v1/credits").json == {
+        "balance": {"email": 100, "phone": 10, "tracking": 5},
+        "tracking": {"total": 5, "in_use": 0, "free": 5},
+    }
 
 
 def test_grants_are_positive_ledger_entries(api):
     user = api.account(email=0)
-    r = api.admin.post(f"/v1/admin/accounts/{user.account_id}/grants",
-                       {"credit_type": "email", "amount": 2.5, "note": "promo"})
+    r = api.admin.post(
+        f"/v1/admin/accounts/{user.account_id}/grants",
+        {"credit_type": "email", "amount": 2.5, "note": "promo"},
+    )
     assert r.status_code == 201 and r.json["amount"] == 2.5 and r.json["balance_after"] == 2.5
     assert user.balance()["email"] == 2.5

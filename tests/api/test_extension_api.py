@@ -16,8 +16,10 @@ def ext(api):
     urls = api.directory(5) + api.directory(1, start=5, email=False, phone=False)
     client = api.account()
     client.list_id = client.post("/v1/lists", {"name": "L"}).json["id"]
-    client.connection_id = client.post("/v1/crm/connections", {
-        "kind": "webhook", "name": "hook", "config": {"url": "http://127.0.0.1:9/hook"}}).json["id"]
+    client.connection_id = client.post(
+        "/v1/crm/connections",
+        {"kind": "webhook", "name": "hook", "config": {"url": "http://127.0.0.1:9/hook"}},
+    ).json["id"]
     client.urls = urls
     return client
 
@@ -43,8 +45,12 @@ def test_r4_no_phone_found_costs_no_phone_credit(ext):
 
 def test_r1_four_spellings_one_person_one_credit(ext):
     url = ext.urls[1]
-    forms = [url, url.upper() + "/?trk=public_profile", url.replace("https://www.", "") + "/",
-             url.replace("www.", "de.") + "/details/experience/"]
+    forms = [
+        url,
+        url.upper() + "/?trk=public_profile",
+        url.replace("https://www.", "") + "/",
+        url.replace("www.", "de.") + "/details/experience/",
+    ]
     answers = [ext.post("/v1/extension/reveal", {**person(f), "fields": ["email"]}) for f in forms]
     assert [charged(a) for a in answers] == [1, 0, 0, 0]
     assert len({a.json["person"]["id"] for a in answers}) == 1
@@ -73,8 +79,10 @@ def test_r12_list_then_crm_and_crm_then_list_cost_one_each(ext):
 
 
 def test_r12_list_and_crm_in_one_call_costs_one(ext):
-    r = ext.post("/v1/extension/list-and-crm", {**person(ext.urls[2]), "list_id": ext.list_id,
-                                                "connection_id": ext.connection_id})
+    r = ext.post(
+        "/v1/extension/list-and-crm",
+        {**person(ext.urls[2]), "list_id": ext.list_id, "connection_id": ext.connection_id},
+    )
     assert r.status_code == 202 and charged(r) == 1
     assert r.json["lead"]["email"] == "p2@co.example"
     assert len(ext.get(f"/v1/lists/{ext.list_id}/leads").json["leads"]) == 1
@@ -83,7 +91,9 @@ def test_r12_list_and_crm_in_one_call_costs_one(ext):
 
 def test_r13_enrollment_with_and_without_supplied_email(ext):
     seq = ext.post("/v1/sequences", {"name": "S"}).json["id"]
-    a = ext.post(f"/v1/extension/sequences/{seq}/enrollments", {**person(ext.urls[0]), "email": "j@x.example"})
+    a = ext.post(
+        f"/v1/extension/sequences/{seq}/enrollments", {**person(ext.urls[0]), "email": "j@x.example"}
+    )
     b = ext.post(f"/v1/extension/sequences/{seq}/enrollments", person(ext.urls[1]))
     assert (a.status_code, charged(a), a.json["credits"]["reasons"]["email"]["code"]) == (201, 0, "supplied")
     assert (b.status_code, charged(b), b.json["enrollment"]["email"]) == (201, 1, "p1@co.example")
@@ -97,7 +107,12 @@ def test_r5_insufficient_credits_is_402_naming_type_required_available(api):
     assert r.status_code == 402
     assert r.content_type.startswith("application/problem+json")
     assert {k: r.json[k] for k in ("code", "credit_type", "required", "available", "status")} == {
-        "code": "insufficient_credits", "credit_type": "email", "required": 1, "available": 0, "status": 402}
+        "code": "insufficient_credits",
+        "credit_type": "email",
+        "required": 1,
+        "available": 0,
+        "status": 402,
+    }
     assert poor.get(f"/v1/lists/{lid}/leads").json["leads"] == []
 
 
@@ -110,8 +125,9 @@ def test_r6_idempotency_key_replays_the_first_answer_and_charges_nothing(ext):
     assert replay.headers["Idempotent-Replayed"] == "true"
     assert len(ext.get("/v1/crm/deliveries").json["deliveries"]) == 1
     assert ext.balance()["email"] == 99
-    other = ext.post("/v1/extension/list-and-crm", {**body, "linkedin_url": ext.urls[4]},
-                     **{"Idempotency-Key": "k-1"})
+    other = ext.post(
+        "/v1/extension/list-and-crm", {**body, "linkedin_url": ext.urls[4]}, **{"Idempotency-Key": "k-1"}
+    )
     assert (other.status_code, other.json["code"]) == (422, "idempotency_conflict")
 
 
@@ -124,8 +140,12 @@ def test_r6_idempotency_keys_are_scoped_to_the_account(api, ext):
 
 def test_another_accounts_list_and_connection_are_404_and_charge_nothing(api, ext):
     intruder = api.account()
-    rs = [intruder.get(f"/v1/lists/{ext.list_id}/leads"),
-          intruder.post(f"/v1/extension/lists/{ext.list_id}/leads", person(ext.urls[0])),
-          intruder.post("/v1/extension/crm-exports", {**person(ext.urls[0]), "connection_id": ext.connection_id})]
+    rs = [
+        intruder.get(f"/v1/lists/{ext.list_id}/leads"),
+        intruder.post(f"/v1/extension/lists/{ext.list_id}/leads", person(ext.urls[0])),
+        intruder.post(
+            "/v1/extension/crm-exports", {**person(ext.urls[0]), "connection_id": ext.connection_id}
+        ),
+    ]
     assert [(r.status_code, r.json["code"]) for r in rs] == [(404, "not_found")] * 3
     assert intruder.balance()["email"] == 100

@@ -21,14 +21,17 @@ def test_user_tokens_cannot_use_admin_routes(api):
     assert user.balance()["email"] == 100
 
 
-@pytest.mark.parametrize("body,field", [
-    ({"linkedin_url": "https://www.linkedin.com/company/acme"}, "linkedin_url"),
-    ({"linkedin_url": "https://www.linkedin.com/in/a", "fields": ["fax"]}, "fields"),
-    ({"linkedin_url": "https://www.linkedin.com/in/a", "fields": "email"}, "fields"),
-    ({"linkedin_url": "https://www.linkedin.com/in/a", "surprise": 1}, "surprise"),
-    ({"linkedin_url": 42}, "linkedin_url"),
-    ({}, "linkedin_url"),
-])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"linkedin_url": "https://www.linkedin.com/company/acme"}, "linkedin_url"),
+        ({"linkedin_url": "https://www.linkedin.com/in/a", "fields": ["fax"]}, "fields"),
+        ({"linkedin_url": "https://www.linkedin.com/in/a", "fields": "email"}, "fields"),
+        ({"linkedin_url": "https://www.linkedin.com/in/a", "surprise": 1}, "surprise"),
+        ({"linkedin_url": 42}, "linkedin_url"),
+        ({}, "linkedin_url"),
+    ],
+)
 def test_bad_input_is_422_naming_the_field_and_charges_nothing(api, body, field):
     user = api.account()
     r = user.post(REVEAL, body)
@@ -47,13 +50,17 @@ def test_unknown_credit_type_in_a_grant_is_422(api):
     user = api.account()
     r = api.admin.post(f"/v1/admin/accounts/{user.account_id}/grants", {"credit_type": "gold", "amount": 1})
     assert r.status_code == 422 and "credit_type" in r.json["errors"]
-    r = api.admin.post(f"/v1/admin/accounts/{user.account_id}/grants", {"credit_type": "email", "amount": 0.3})
+    r = api.admin.post(
+        f"/v1/admin/accounts/{user.account_id}/grants", {"credit_type": "email", "amount": 0.3}
+    )
     assert r.status_code == 422 and "amount" in r.json["errors"]
 
 
 def test_unknown_list_and_sequence_are_404(api):
     user = api.account()
-    assert user.post("/v1/extension/lists/nope/leads", {"linkedin_url": "linkedin.com/in/a"}).status_code == 404
+    assert (
+        user.post("/v1/extension/lists/nope/leads", {"linkedin_url": "linkedin.com/in/a"}).status_code == 404
+    )
     r = user.post("/v1/extension/sequences/nope/enrollments", {"linkedin_url": "linkedin.com/in/a"})
     assert r.status_code == 404 and r.json["code"] == "not_found"
 
@@ -67,15 +74,28 @@ def test_a_huge_body_on_a_single_person_route_is_413_naming_the_limit(api):
 
 
 def test_bulk_routes_accept_more_than_64_kib(api):
-    rows = [{"linkedin_url": f"https://www.linkedin.com/in/bulk-{i}", "full_name": "X" * 50, "title": "T",
-             "company": "C"} for i in range(1500)]
+    rows = [
+        {
+            "linkedin_url": f"https://www.linkedin.com/in/bulk-{i}",
+            "full_name": "X" * 50,
+            "title": "T",
+            "company": "C",
+        }
+        for i in range(1500)
+    ]
     r = api.admin.post("/v1/admin/directory", {"people": rows})
     assert r.status_code == 200 and r.json["created"] == 1500
 
 
 def test_cors_preflight_answers_before_auth_with_exact_origin(api):
-    r = api.raw.options(REVEAL, headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST",
-                                         "Access-Control-Request-Headers": "authorization,content-type,idempotency-key"})
+    r = api.raw.options(
+        REVEAL,
+        headers={
+            "Origin": ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type,idempotency-key",
+        },
+    )
     assert r.status_code < 300
     assert r.headers["Access-Control-Allow-Origin"] == ORIGIN
     allowed = {h.strip().lower() for h in r.headers["Access-Control-Allow-Headers"].split(",")}
@@ -87,11 +107,14 @@ def test_cors_headers_ride_on_error_answers_too(api):
     poor = api.account(email=0)
     lid = poor.post("/v1/lists", {"name": "L"}).json["id"]
     api.directory(1)
-    answers = [api.raw.get("/v1/credits", headers={"Origin": ORIGIN}),
-               poor.post(f"/v1/extension/lists/{lid}/leads", {"linkedin_url": "linkedin.com/in/person-0"},
-                         Origin=ORIGIN),
-               poor.post(REVEAL, {"linkedin_url": "nope"}, Origin=ORIGIN),
-               poor.get("/v1/lists/nope/leads", Origin=ORIGIN)]
+    answers = [
+        api.raw.get("/v1/credits", headers={"Origin": ORIGIN}),
+        poor.post(
+            f"/v1/extension/lists/{lid}/leads", {"linkedin_url": "linkedin.com/in/person-0"}, Origin=ORIGIN
+        ),
+        poor.post(REVEAL, {"linkedin_url": "nope"}, Origin=ORIGIN),
+        poor.get("/v1/lists/nope/leads", Origin=ORIGIN),
+    ]
     assert [a.status_code for a in answers] == [401, 402, 422, 404]
     for a in answers:
         assert a.headers["Access-Control-Allow-Origin"] == ORIGIN

@@ -30,15 +30,24 @@ def new_connection(store, actor):
     cid = str(uuid.uuid4())
 
     def add(uow):
-        uow.session.add(CrmConnection(id=cid, account_id=actor.account_id, kind="webhook", name="h",
-                                      config={"url": "http://127.0.0.1:9/hook", "secret": "whsec_x"}))
+        uow.session.add(
+            CrmConnection(
+                id=cid,
+                account_id=actor.account_id,
+                kind="webhook",
+                name="h",
+                config={"url": "http://127.0.0.1:9/hook", "secret": "whsec_x"},
+            )
+        )
+
     store.run(add)
     return cid
 
 
 def count(store, model, *where):
-    return store.run(lambda uow: uow.session.execute(select(func.count()).select_from(model).where(*where))
-                     .scalar_one())
+    return store.run(
+        lambda uow: uow.session.execute(select(func.count()).select_from(model).where(*where)).scalar_one()
+    )
 
 
 def test_r1_r3_same_person_under_four_spellings_is_charged_once(store, world):
@@ -88,7 +97,9 @@ def test_r4_r10_nothing_found_costs_nothing(store, world):
     out = store.run(lambda uow: extension.reveal(uow, actor, ref(url), ["email", "phone"]))
     assert out["credits"]["charged"] == {"email": 0, "phone": 0, "tracking": 0}
     assert out["credits"]["reasons"] == {"email": {"code": "not_found"}, "phone": {"code": "not_found"}}
-    unknown = store.run(lambda uow: extension.reveal(uow, actor, ref("linkedin.com/in/nobody-knows"), ["email"]))
+    unknown = store.run(
+        lambda uow: extension.reveal(uow, actor, ref("linkedin.com/in/nobody-knows"), ["email"])
+    )
     assert unknown["credits"]["charged"]["email"] == 0
     assert count(store, Unlock) == 0
 
@@ -106,12 +117,18 @@ def test_r5_refused_add_leaves_list_and_outbox_unchanged(store, world):
     actor = world.account(email=0)
     [url] = world.people(1)
     lid, cid = new_list(store, actor), new_connection(store, actor)
-    for action in (lambda uow: extension.add_to_list(uow, actor, lid, ref(url)),
-                   lambda uow: extension.crm_export(uow, actor, ref(url), cid),
-                   lambda uow: extension.list_and_crm(uow, actor, ref(url), lid, cid)):
+    for action in (
+        lambda uow: extension.add_to_list(uow, actor, lid, ref(url)),
+        lambda uow: extension.crm_export(uow, actor, ref(url), cid),
+        lambda uow: extension.list_and_crm(uow, actor, ref(url), lid, cid),
+    ):
         with pytest.raises(InsufficientCredits) as err:
             store.run(action)
-        assert (err.value.credit_type, err.value.required_milli, err.value.available_milli) == ("email", 1000, 0)
+        assert (err.value.credit_type, err.value.required_milli, err.value.available_milli) == (
+            "email",
+            1000,
+            0,
+        )
     assert count(store, ListLead) == 0
     assert count(store, CrmDelivery) == 0
     assert count(store, Unlock) == 0
@@ -126,8 +143,10 @@ def test_r12_list_and_crm_cost_one_credit_in_any_order(store, world, order):
     if order == "one_call":
         store.run(lambda uow: extension.list_and_crm(uow, actor, ref(url), lid, cid))
     else:
-        steps = [lambda uow: extension.add_to_list(uow, actor, lid, ref(url)),
-                 lambda uow: extension.crm_export(uow, actor, ref(url), cid)]
+        steps = [
+            lambda uow: extension.add_to_list(uow, actor, lid, ref(url)),
+            lambda uow: extension.crm_export(uow, actor, ref(url), cid),
+        ]
         for step in steps if order == "list_then_crm" else steps[::-1]:
             store.run(step)
     assert email_balance(store, actor) == 99

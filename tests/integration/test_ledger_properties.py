@@ -12,8 +12,9 @@ from tests.invariants import assert_ledger_invariants
 
 ACTIONS = ["reveal_email", "reveal_phone", "reveal_both", "add_to_list", "enroll", "enroll_supplied", "grant"]
 
-steps = st.lists(st.tuples(st.sampled_from(ACTIONS), st.integers(0, 5), st.booleans()), min_size=1,
-                 max_size=15)
+steps = st.lists(
+    st.tuples(st.sampled_from(ACTIONS), st.integers(0, 5), st.booleans()), min_size=1, max_size=15
+)
 
 
 @settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -40,8 +40,11 @@ def race(n_threads, jobs):
 def setup_targets(store, actor):
     lid = store.run(lambda uow: lists.create(uow, actor, "L"))["id"]
     cid = str(uuid.uuid4())
-    store.run(lambda uow: uow.session.add(CrmConnection(id=cid, account_id=actor.account_id, kind="webhook",
-                                                        name="h", config={})))
+    store.run(
+        lambda uow: uow.session.add(
+            CrmConnection(id=cid, account_id=actor.account_id, kind="webhook", name="h", config={})
+        )
+    )
     return lid, cid
 
 
@@ -61,10 +64,13 @@ def mixed_actions(store, actor, urls, lid, cid, n):
 def counts(store, actor):
     def q(uow):
         s = uow.session
-        return (charge_guard.balances(uow, actor.account_id)[CreditType.EMAIL] // MILLI,
-                s.execute(select(func.count()).select_from(Unlock)).scalar_one(),
-                s.execute(select(func.count()).select_from(ListLead)).scalar_one(),
-                s.execute(select(func.count()).select_from(CrmDelivery)).scalar_one())
+        return (
+            charge_guard.balances(uow, actor.account_id)[CreditType.EMAIL] // MILLI,
+            s.execute(select(func.count()).select_from(Unlock)).scalar_one(),
+            s.execute(select(func.count()).select_from(ListLead)).scalar_one(),
+            s.execute(select(func.count()).select_from(CrmDelivery)).scalar_one(),
+        )
+
     return store.run(q)
 
 
@@ -111,7 +117,9 @@ def test_r12_four_processes_on_8_people_charge_exactly_8_credits(store, world, d
     lid, cid = setup_targets(store, actor)
     ctx = multiprocessing.get_context("spawn")
     start = ctx.Event()
-    procs = [ctx.Process(target=_process_worker, args=(db_url, actor, urls, lid, cid, i, start)) for i in range(4)]
+    procs = [
+        ctx.Process(target=_process_worker, args=(db_url, actor, urls, lid, cid, i, start)) for i in range(4)
+    ]
     for p in procs:
         p.start()
     start.set()
@@ -131,7 +139,9 @@ def _process_worker(db_url, actor, urls, lid, cid, index, start):
     jobs = []
     for u in urls:
         if index % 2:
-            jobs.append(lambda u=u: store.run(lambda uow: extension.list_and_crm(uow, actor, ref(u), lid, cid)))
+            jobs.append(
+                lambda u=u: store.run(lambda uow: extension.list_and_crm(uow, actor, ref(u), lid, cid))
+            )
         else:
             jobs.append(lambda u=u: store.run(lambda uow: extension.crm_export(uow, actor, ref(u), cid)))
             jobs.append(lambda u=u: store.run(lambda uow: extension.add_to_list(uow, actor, lid, ref(u))))

@@ -8,38 +8,47 @@ from backend.domain.identity import canonical_linkedin_url
 CANON = "https://www.linkedin.com/in/jane-doe"
 
 
-@pytest.mark.parametrize("spelling", [
-    "https://www.linkedin.com/in/jane-doe",
-    "https://www.linkedin.com/in/Jane-Doe/",
-    "http://linkedin.com/in/jane-doe?trk=public_profile#top",
-    "linkedin.com/in/jane-doe/",
-    "www.linkedin.com/in/jane-doe",
-    "https://de.linkedin.com/in/jane-doe",
-    "https://www.linkedin.com/in/jane-doe/details/experience/",
-    "https://www.linkedin.com/in/jane-doe/overlay/contact-info/",
-    "https://www.linkedin.com/in/jane-doe/recent-activity/all/",
-    "  https://WWW.LINKEDIN.COM/in/jane-doe  ",
-    "https://www.linkedin.com/in/jane%2Ddoe",
-])
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "https://www.linkedin.com/in/jane-doe",
+        "https://www.linkedin.com/in/Jane-Doe/",
+        "http://linkedin.com/in/jane-doe?trk=public_profile#top",
+        "linkedin.com/in/jane-doe/",
+        "www.linkedin.com/in/jane-doe",
+        "https://de.linkedin.com/in/jane-doe",
+        "https://www.linkedin.com/in/jane-doe/details/experience/",
+        "https://www.linkedin.com/in/jane-doe/overlay/contact-info/",
+        "https://www.linkedin.com/in/jane-doe/recent-activity/all/",
+        "  https://WWW.LINKEDIN.COM/in/jane-doe  ",
+        "https://www.linkedin.com/in/jane%2Ddoe",
+    ],
+)
 def test_r1_every_spelling_folds_to_one_canonical_url(spelling):
     assert canonical_linkedin_url(spelling) == CANON
 
 
 def test_r1_percent_encoded_slug_is_decoded():
-    assert canonical_linkedin_url("https://www.linkedin.com/in/J%C3%BCrgen-m") == "https://www.linkedin.com/in/jürgen-m"
+    assert (
+        canonical_linkedin_url("https://www.linkedin.com/in/J%C3%BCrgen-m")
+        == "https://www.linkedin.com/in/jürgen-m"
+    )
 
 
-@pytest.mark.parametrize("bad", [
-    "https://www.linkedin.com/company/acme",
-    "https://www.linkedin.com/pub/jane-doe/1/2/3",
-    "https://www.linkedin.com/in/",
-    "https://evil.example/in/jane-doe",
-    "https://linkedin.com.evil.example/in/jane-doe",
-    "ftp://www.linkedin.com/in/jane-doe",
-    "javascript:alert(1)",
-    "",
-    "   ",
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "https://www.linkedin.com/company/acme",
+        "https://www.linkedin.com/pub/jane-doe/1/2/3",
+        "https://www.linkedin.com/in/",
+        "https://evil.example/in/jane-doe",
+        "https://linkedin.com.evil.example/in/jane-doe",
+        "ftp://www.linkedin.com/in/jane-doe",
+        "javascript:alert(1)",
+        "",
+        "   ",
+    ],
+)
 def test_r1_anything_but_an_in_profile_is_refused(bad):
     with pytest.raises(InvalidProfileUrl):
         canonical_linkedin_url(bad)

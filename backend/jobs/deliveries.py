@@ -1,0 +1,86 @@
+"""Sends due CRM deliveries through their connection's adapter. Runs in the worker process.
+
+Each delivery is claimed in one short transaction, sent with no transaction open (a slow CRM never
+holds a database lock), and its outcome recorded in another. Nothing here charges: the credit was
+taken when the delivery was queued, so retries and re-sends are free by construction."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import requests
+
+from adapters.crm.base import DeliveryError, Lead, Outbound
+from adapters.crm.registry import get_adapter
+from backend.config import Settings
+from backend.persistence.unit_of_work import Store
+from backend.services import outbox
+from backend.services.outbox import Claimed, Policy
+
+log = logging.getLogger(__name__)
+
+
+class DeliverySender:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+        session: requests.Session | None = None,
+    ):
+        self.store, self.settings, self.clock = store, settings, clock
+        self.session = session or requests.Session()
+        self.policy = Policy(
+            settings.crm_max_attempts,
+            settings.crm_backoff_base,
+            settings.crm_backoff_cap,
+            settings.crm_lease_seconds,
+        )
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    def run_once(self) -> int:
+        """Claim what is due and send it; answers how many were attempted."""
+        claimed = self.store.run(lambda uow: outbox.claim_due(uow, self.now(), self.policy))
+        for c in claimed:
+            self.send(c)
+        return len(claimed)
+
+    def send(self, c: Claimed) -> None:
+        outbound = Outbound(
+            self.session,
+            self.settings.crm_allow_private_networks,
+            timeout=self.settings.crm_timeout,
+            clock=self.clock,
+        )
+        try:
+            adapter = get_adapter(c.kind)(c.config, outbound)
+            result = adapter.push(Lead(**c.payload), delivery_id=c.id)
+        except DeliveryError as exc:
+            self._failed(c, exc.message, exc.retryable, exc.retry_after)
+        except Exception as exc:  # noqa: BLE001  (an adapter bug must not stop the worker)
+            log.exception("delivery %s: adapter error", c.id)
+            self._failed(c, f"adapter error: {type(exc).__name__}", True, None)
+        else:
+            self.store.run(lambda uow: outbox.delivered(uow, c, result.external_id, self.now()))
+
+    def _failed(self, c: Claimed, message: str, retryable: bool, retry_after: float | None) -> None:
+        status = self.store.run(
+            lambda uow: outbox.failed(uow, c, message, retryable, retry_after, self.now(), self.policy)
+        )
+        log.info("delivery %s attempt %s: %s (%s)", c.id, c.attempts, message, status)
+
+    def run_forever(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                busy = self.run_once()
+            except Exception:  # noqa: BLE001  (a database hiccup must not end the worker)
+                log.exception("delivery loop")
+                busy = 0
+            if not busy:
+                stop.wait(self.settings.worker_poll_seconds)

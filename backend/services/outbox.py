@@ -1,0 +1,134 @@
+"""The CRM outbox's bookkeeping: claiming due deliveries under a lease, and recording outcomes.
+
+A claim is a conditional UPDATE (still pending, lease free or expired), so two workers never send
+the same delivery at once; a worker that dies mid-send leaves a lease that expires, and the next
+worker sends it again with the same delivery id (the webhook-id receivers deduplicate on)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+
+from backend.persistence.tables import CrmConnection, CrmDelivery
+from backend.persistence.unit_of_work import UnitOfWork
+
+DELIVERIES = CrmDelivery.__table__
+CONNECTIONS = CrmConnection.__table__
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: str
+    attempts: int
+    payload: dict
+    kind: str
+    config: dict
+    connection_id: str
+
+
+@dataclass(frozen=True)
+class Policy:
+    max_attempts: int
+    backoff_base: float
+    backoff_cap: float
+    lease_seconds: float
+
+    def backoff(self, attempts: int, retry_after: float | None, rng=random.random) -> float:
+        """Exponential with full jitter, never sooner than the CRM's Retry-After."""
+        delay = rng() * min(self.backoff_cap, self.backoff_base * 2 ** (attempts - 1))
+        return max(delay, retry_after or 0.0)
+
+
+def claim_due(uow: UnitOfWork, now: datetime, policy: Policy, limit: int = 20) -> list[Claimed]:
+    free = or_(DELIVERIES.c.lease_until.is_(None), DELIVERIES.c.lease_until < now)
+    due = (
+        uow.session.execute(
+            select(DELIVERIES.c.id)
+            .where(DELIVERIES.c.status == "pending", DELIVERIES.c.next_attempt_at <= now, free)
+            .order_by(DELIVERIES.c.next_attempt_at)
+            .limit(limit)
+        )
+        .scalars()
+        .all()
+    )
+    claimed = []
+    for delivery_id in due:
+        won = uow.session.execute(
+            update(DELIVERIES)
+            .where(DELIVERIES.c.id == delivery_id, DELIVERIES.c.status == "pending", free)
+            .values(
+                lease_until=now + timedelta(seconds=policy.lease_seconds),
+                attempts=DELIVERIES.c.attempts + 1,
+                updated_at=now,
+            )
+        ).rowcount
+        if won:
+            claimed.append(_claimed(uow, delivery_id))
+    return claimed
+
+
+def _claimed(uow: UnitOfWork, delivery_id: str) -> Claimed:
+    row = uow.session.execute(
+        select(
+            DELIVERIES.c.id,
+            DELIVERIES.c.attempts,
+            DELIVERIES.c.payload,
+            DELIVERIES.c.connection_id,
+            CONNECTIONS.c.kind,
+            CONNECTIONS.c.config,
+        )
+        .join(CONNECTIONS, CONNECTIONS.c.id == DELIVERIES.c.connection_id)
+        .where(DELIVERIES.c.id == delivery_id)
+    ).one()
+    return Claimed(row.id, row.attempts, row.payload, row.kind, row.config, row.connection_id)
+
+
+def delivered(uow: UnitOfWork, claimed: Claimed, external_id: str | None, now: datetime) -> None:
+    _finish(
+        uow, claimed, now, status="delivered", external_id=(external_id or "")[:200] or None, last_error=None
+    )
+    _health(uow, claimed, last_success_at=now)
+
+
+def failed(
+    uow: UnitOfWork,
+    claimed: Claimed,
+    error: str,
+    retryable: bool,
+    retry_after: float | None,
+    now: datetime,
+    policy: Policy,
+) -> str:
+    """Retryable: back off, or `dead` after the last attempt. Permanent: `failed`. Answers the status."""
+    error = error[:1000]
+    if retryable and claimed.attempts < policy.max_attempts:
+        delay = policy.backoff(claimed.attempts, retry_after)
+        _finish(
+            uow,
+            claimed,
+            now,
+            status="pending",
+            last_error=error,
+            next_attempt_at=now + timedelta(seconds=delay),
+        )
+        status = "pending"
+    else:
+        status = "dead" if retryable else "failed"
+        _finish(uow, claimed, now, status=status, last_error=error)
+    _health(uow, claimed, last_error=error)
+    return status
+
+
+def _finish(uow: UnitOfWork, claimed: Claimed, now: datetime, **values) -> None:
+    uow.session.execute(
+        update(DELIVERIES)
+        .where(DELIVERIES.c.id == claimed.id)
+        .values(lease_until=None, updated_at=now, **values)
+    )
+
+
+def _health(uow: UnitOfWork, claimed: Claimed, **values) -> None:
+    uow.session.execute(update(CONNECTIONS).where(CONNECTIONS.c.id == claimed.connection_id).values(**values))

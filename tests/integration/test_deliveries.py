@@ -1,0 +1,129 @@
+"""The CRM outbox end to end: a real webhook receiver on 127.0.0.1, the sender's retries and
+backoff, permanent failures, re-queueing; credits never charged again (R11, R6)."""
+
+import json
+import time
+
+import pytest
+import standardwebhooks
+
+from backend.domain.credits import MILLI, CreditType
+from backend.jobs.deliveries import DeliverySender
+from backend.services import charge_guard, crm, extension
+from backend.services.people import PersonRef
+from tests.conftest import app_settings
+from tests.receiver import Receiver
+
+
+class Clock:
+    """Injected time: backoff and leases pass in microseconds."""
+
+    def __init__(self):
+        self.t = time.time()
+
+    def __call__(self):
+        return self.t
+
+    def advance(self, seconds):
+        self.t += seconds
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver(fail_first=2)
+    yield r
+    r.close()
+
+
+def export(store, world, url):
+    actor = world.account()
+    [person] = world.people(1)
+    conn = store.run(lambda uow: crm.create_connection(uow, actor, "webhook", "hook", {"url": url}, True))
+    out = store.run(
+        lambda uow: extension.crm_export(uow, actor, PersonRef.parse({"linkedin_url": person}), conn["id"])
+    )
+    return actor, conn, out["delivery"]["id"]
+
+
+def drain(sender, clock, rounds=20, step=3600):
+    for _ in range(rounds):
+        sender.run_once()
+        clock.advance(step)
+
+
+def delivery(store, actor, delivery_id):
+    return next(d for d in store.run(lambda uow: crm.deliveries(uow, actor, None)) if d["id"] == delivery_id)
+
+
+def test_r11_lead_arrives_once_after_two_failures_same_webhook_id(store, world, receiver, db_url):
+    actor, conn, delivery_id = export(store, world, receiver.url)
+    clock = Clock()  # no backoff here, so the signature's timestamp stays within the verifier's tolerance
+    sender = DeliverySender(store, app_settings(db_url, crm_backoff_base=0), clock=clock)
+    drain(sender, clock, step=0)
+    assert len(receiver.attempts) == 3
+    assert {a["headers"]["webhook-id"] for a in receiver.attempts} == {delivery_id}
+    final = delivery(store, actor, delivery_id)
+    assert (final["status"], final["attempts"]) == ("delivered", 3)
+    balance = store.run(lambda uow: charge_guard.balances(uow, actor.account_id))[CreditType.EMAIL]
+    assert balance == 99 * MILLI
+    last = receiver.attempts[-1]
+    body = standardwebhooks.Webhook(conn["secret"]).verify(last["body"], last["headers"])
+    assert body["data"]["email"] == "p0@co.example"
+    assert json.loads(last["body"])["data"]["phone"] is None  # R11: no phone the account does not hold
+
+
+def test_retryable_failures_end_dead_after_the_configured_attempts(store, world, db_url):
+    always_down = Receiver(fail_first=100, status=503)
+    try:
+        actor, _, delivery_id = export(store, world, always_down.url)
+        clock = Clock()
+        sender = DeliverySender(store, app_settings(db_url, crm_max_attempts=4), clock=clock)
+        drain(sender, clock)
+        final = delivery(store, actor, delivery_id)
+        assert (final["status"], final["attempts"], len(always_down.attempts)) == ("dead", 4, 4)
+        assert "503" in final["last_error"]
+    finally:
+        always_down.close()
+
+
+def test_backoff_waits_before_the_next_attempt(store, world, receiver, db_url):
+    actor, _, delivery_id = export(store, world, receiver.url)
+    clock = Clock()
+    sender = DeliverySender(store, app_settings(db_url, crm_backoff_base=60), clock=clock)
+    sender.run_once()
+    sender.run_once()  # not due yet: no second attempt at the same instant
+    assert len(receiver.attempts) == 1
+    assert delivery(store, actor, delivery_id)["status"] == "pending"
+
+
+def test_permanent_failure_is_failed_with_the_message_and_retry_requeues_without_charging(
+    store, world, db_url
+):
+    refusing = Receiver(fail_first=1, status=410)
+    try:
+        actor, conn, delivery_id = export(store, world, refusing.url)
+        clock = Clock()
+        sender = DeliverySender(store, app_settings(db_url), clock=clock)
+        drain(sender, clock, rounds=3)
+        failed = delivery(store, actor, delivery_id)
+        assert failed["status"] == "failed" and "410" in failed["last_error"]
+        health = store.run(lambda uow: crm.all_connections(uow, actor))[0]
+        assert health["last_error"] and health["last_success_at"] is None
+        store.run(lambda uow: crm.retry(uow, actor, delivery_id))
+        drain(sender, clock, rounds=2)
+        assert delivery(store, actor, delivery_id)["status"] == "delivered"
+        assert store.run(lambda uow: crm.all_connections(uow, actor))[0]["last_success_at"] is not None
+        balance = store.run(lambda uow: charge_guard.balances(uow, actor.account_id))[CreditType.EMAIL]
+        assert balance == 99 * MILLI
+    finally:
+        refusing.close()
+
+
+def test_a_target_refused_at_delivery_time_fails_without_sending(store, world, db_url, receiver):
+    actor, _, delivery_id = export(store, world, receiver.url)
+    clock = Clock()
+    sender = DeliverySender(store, app_settings(db_url, crm_allow_private_networks=False), clock=clock)
+    drain(sender, clock, rounds=2)
+    final = delivery(store, actor, delivery_id)
+    assert final["status"] == "failed" and "refused" in final["last_error"]
+    assert receiver.attempts == []

@@ -1,0 +1,59 @@
+"""Starting our own server and worker processes in tests: each in its own process group, always killed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import ADMIN, ORIGIN
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def env_for(db_url: str, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "CORS_ORIGINS")}
+    env.update(
+        DATABASE_URL=db_url,
+        CREDITS_ADMIN_TOKEN=ADMIN,
+        CORS_ORIGINS=ORIGIN,
+        CRM_ALLOW_PRIVATE_NETWORKS="true",
+        **{k: str(v) for k, v in extra.items()},
+    )
+    return env
+
+
+def start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
+    out = open(log, "ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", *args], cwd=ROOT, env=env, stdout=out, stderr=out, start_new_session=True
+    )
+
+
+def start_worker(db_url: str, log: Path, **extra) -> subprocess.Popen:
+    return start(["flask", "--app", "wsgi", "worker"], env_for(db_url, **extra), log)
+
+
+def kill(proc: subprocess.Popen, sig=signal.SIGKILL) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
