@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
@@ -33,7 +35,7 @@ def seed_demo(people):
 
     store = current_app.extensions["store"]
     token, sample = demo.seed(store, people)
-    port = current_app.config.get("DEMO_PORT", 8000)
+    port = os.environ.get("PORT", "8000")
     click.echo(
         f"\ndemo API token: {token}\n\nreveal someone:\n"
         f"curl -s -X POST http://127.0.0.1:{port}/v1/extension/reveal \\\n"
