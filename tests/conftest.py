@@ -157,8 +157,9 @@ def app_settings(url: str, **kw) -> Settings:
 
 
 @pytest.fixture
-def app(sqlite_url):
-    app = create_app(app_settings(sqlite_url))
+def app(db_url):
+    """The app on each engine: the contract must hold on SQLite and on PostgreSQL alike."""
+    app = create_app(app_settings(db_url))
     yield app
     app.extensions["store"].engine.dispose()
 

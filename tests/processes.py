@@ -57,3 +57,34 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(db_url: str, log: Path, workers: int = 4, threads: int = 4, **extra) -> tuple:
+    """gunicorn serving wsgi:app; answers (process, base URL) once /healthz answers."""
+    import requests
+
+    port = free_port()
+    proc = start(["gunicorn", "-w", str(workers), "--threads", str(threads), "-b", f"127.0.0.1:{port}",
+                  "wsgi:app"], env_for(db_url, **extra), log)
+    base = f"http://127.0.0.1:{port}"
+
+    def up():
+        try:
+            return requests.get(base + "/healthz", timeout=1).status_code == 200
+        except requests.RequestException:
+            return proc.poll() is not None and AssertionError(log.read_text())
+
+    try:
+        wait_for(up, 30, "gunicorn to answer /healthz")
+    except AssertionError:
+        kill(proc)
+        raise AssertionError(f"server did not start: {log.read_text()[-2000:]}") from None
+    return proc, base

@@ -17,5 +17,5 @@ def insert_ignoring_conflicts(dialect: str, table: Table):
 
 def insert_one_if_absent(uow, table: Table, values: dict) -> bool:
     """Insert one row unless its key exists; True when this call created it."""
-    result = uow.session.execute(insert_ignoring_conflicts(uow.dialect, table).values(values))
-    return result.rowcount == 1
+    stmt = insert_ignoring_conflicts(uow.dialect, table).values(values).returning(*table.primary_key.columns)
+    return uow.session.execute(stmt).first() is not None

@@ -21,11 +21,13 @@ TRACKING_ACTIONS = ("tracking_hold", "tracking_release")
 def summary(uow: UnitOfWork, actor: Actor) -> dict:
     """Balances, and tracking split into total / in use / free (free is the tracking balance)."""
     balance = charge_guard.balances(uow, actor.account_id)
-    held = -uow.session.execute(
-        select(func.coalesce(func.sum(LEDGER.c.amount), 0)).where(
-            LEDGER.c.account_id == actor.account_id, LEDGER.c.action.in_(TRACKING_ACTIONS)
-        )
-    ).scalar_one()
+    held = -int(
+        uow.session.execute(
+            select(func.coalesce(func.sum(LEDGER.c.amount), 0)).where(
+                LEDGER.c.account_id == actor.account_id, LEDGER.c.action.in_(TRACKING_ACTIONS)
+            )
+        ).scalar_one()
+    )
     free = balance[CreditType.TRACKING]
     return {
         "balance": {str(t): render(a) for t, a in balance.items()},
