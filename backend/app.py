@@ -9,13 +9,13 @@ from flask_smorest import Api
 
 from adapters.contacts.registry import load_provider
 from backend import cli
-from backend.api import admin, auth, credits, crm, errors, extension, idempotency, limits, lists
+from backend.api import admin, auth, credits, crm, errors, extension, idempotency, limits, lists, me
 from backend.config import Settings
 from backend.persistence.db import make_engine
 from backend.persistence.unit_of_work import Store
 from schemas.common import ProblemSchema
 
-BLUEPRINTS = (admin.blp, credits.blp, extension.blp, lists.blp, crm.blp)
+BLUEPRINTS = (admin.blp, me.blp, credits.blp, extension.blp, lists.blp, crm.blp)
 CORS_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key"]
 EXPOSED_HEADERS = ["Retry-After", "Idempotent-Replayed", "Content-Disposition", "Location"]
 

@@ -72,8 +72,11 @@ def start_server(db_url: str, log: Path, workers: int = 4, threads: int = 4, **e
     import requests
 
     port = free_port()
-    proc = start(["gunicorn", "-w", str(workers), "--threads", str(threads), "-b", f"127.0.0.1:{port}",
-                  "wsgi:app"], env_for(db_url, **extra), log)
+    proc = start(
+        ["gunicorn", "-w", str(workers), "--threads", str(threads), "-b", f"127.0.0.1:{port}", "wsgi:app"],
+        env_for(db_url, **extra),
+        log,
+    )
     base = f"http://127.0.0.1:{port}"
 
     def up():

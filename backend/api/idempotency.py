@@ -48,13 +48,11 @@ def _claim(uow, account_id: str, key: str, digest: str, ttl: timedelta):
     }
     if insert_one_if_absent(uow, KEYS, values):
         return None
-    row = uow.session.execute(select(KEYS).where(KEYS.c.account_id == account_id, KEYS.c.key == key)).one()
+    row = uow.execute(select(KEYS).where(KEYS.c.account_id == account_id, KEYS.c.key == key)).one()
     expired = row.created_at < now - ttl
     stale = row.state == "running" and row.created_at < now - STALE_RUNNING
     if expired or stale:
-        uow.session.execute(
-            update(KEYS).where(KEYS.c.id == row.id).values(**values, status_code=None, body=None)
-        )
+        uow.execute(update(KEYS).where(KEYS.c.id == row.id).values(**values, status_code=None, body=None))
         return None
     if row.request_hash != digest:
         raise IdempotencyConflict(
@@ -75,11 +73,11 @@ def remember(response):
     account_id, key = claimed
     where = (KEYS.c.account_id == account_id) & (KEYS.c.key == key)
     if response.status_code >= 500:
-        _store().run(lambda uow: uow.session.execute(delete(KEYS).where(where)))
+        _store().run(lambda uow: uow.execute(delete(KEYS).where(where)))
     else:
         body = response.get_data(as_text=True)
         _store().run(
-            lambda uow: uow.session.execute(
+            lambda uow: uow.execute(
                 update(KEYS)
                 .where(where)
                 .values(

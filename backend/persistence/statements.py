@@ -18,4 +18,4 @@ def insert_ignoring_conflicts(dialect: str, table: Table):
 def insert_one_if_absent(uow, table: Table, values: dict) -> bool:
     """Insert one row unless its key exists; True when this call created it."""
     stmt = insert_ignoring_conflicts(uow.dialect, table).values(values).returning(*table.primary_key.columns)
-    return uow.session.execute(stmt).first() is not None
+    return uow.execute(stmt).first() is not None

@@ -32,27 +32,44 @@ class Store:
 
 
 class UnitOfWork:
+    """One transaction on one connection. Hot paths run Core statements through `execute`; use cases
+    that build model objects use `session`, an ORM session joined to the same transaction."""
+
     def __init__(self, store: Store):
         self.engine = store.engine
         self.contacts = store.contacts
-        self.session: Session | None = None
-
-    @property
-    def dialect(self) -> str:
-        return self.engine.dialect.name
+        self.dialect = self.engine.dialect.name
+        self._session: Session | None = None
 
     def __enter__(self) -> UnitOfWork:
-        self.session = Session(self.engine, expire_on_commit=False, autoflush=False)
+        self.conn = self.engine.connect()
+        self.conn.begin()
         return self
 
     def __exit__(self, *exc) -> None:
         try:
-            self.session.rollback()
+            if self._session is not None:
+                self._session.close()
+            if self.conn.in_transaction():
+                self.conn.rollback()
         finally:
-            self.session.close()
+            self.conn.close()
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            self._session = Session(bind=self.conn, expire_on_commit=False, autoflush=False)
+        return self._session
+
+    def execute(self, statement, params=None):
+        if self._session is not None:
+            self._session.flush()  # pending model objects first, so statements see them
+        return self.conn.execute(statement, params)
 
     def commit(self) -> None:
-        self.session.commit()
+        if self._session is not None:
+            self._session.flush()
+        self.conn.commit()
 
 
 def is_transient(exc: BaseException) -> bool:

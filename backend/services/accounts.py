@@ -54,7 +54,7 @@ def grant(uow: UnitOfWork, account_id: str, credit_type: CreditType, amount: int
 
 
 def actor_for_token(uow: UnitOfWork, token: str) -> Actor | None:
-    row = uow.session.execute(
+    row = uow.execute(
         select(USERS.c.id, USERS.c.account_id).where(USERS.c.token_hash == hash_token(token))
     ).first()
     return Actor(row.account_id, row.id) if row else None

@@ -56,7 +56,7 @@ def held(uow: UnitOfWork, account_id: str, person_ids: Iterable[str], kinds: Ite
     person_ids, kinds = list(dict.fromkeys(person_ids)), [str(k) for k in kinds]
     if not person_ids:
         return {}
-    rows = uow.session.execute(
+    rows = uow.execute(
         select(UNLOCKS).where(
             UNLOCKS.c.account_id == account_id,
             UNLOCKS.c.kind.in_(kinds),
@@ -95,7 +95,7 @@ def charge_unlocks(uow: UnitOfWork, actor: Actor, action: str, wanted: list[Unlo
     if not fresh:
         return outcome
     now = utcnow()
-    uow.session.execute(
+    uow.execute(
         insert(UNLOCKS),
         [
             {
@@ -128,7 +128,7 @@ def lock_balances(uow: UnitOfWork, account_id: str, types: Iterable[CreditType])
     )
     if uow.dialect != "sqlite":
         stmt = stmt.with_for_update()
-    return {CreditType(t): amount for t, amount in uow.session.execute(stmt).all()}
+    return {CreditType(t): amount for t, amount in uow.execute(stmt).all()}
 
 
 def _debit(
@@ -144,7 +144,7 @@ def _debit(
     for w in items:
         running -= w.amount
         rows.append(_entry(actor, credit_type, -w.amount, running, action, w.person_id, now))
-    uow.session.execute(insert(LEDGER), rows)
+    uow.execute(insert(LEDGER), rows)
 
 
 def _move(uow: UnitOfWork, account_id: str, credit_type: CreditType, delta: int) -> int | None:
@@ -153,7 +153,7 @@ def _move(uow: UnitOfWork, account_id: str, credit_type: CreditType, delta: int)
     if delta < 0:
         cond.append(BALANCES.c.amount >= -delta)
     stmt = update(BALANCES).where(and_(*cond)).values(amount=BALANCES.c.amount + delta)
-    return uow.session.execute(stmt.returning(BALANCES.c.amount)).scalar()
+    return uow.execute(stmt.returning(BALANCES.c.amount)).scalar()
 
 
 def _entry(actor: Actor, credit_type, amount, balance_after, action, person_id, now, note=None) -> dict:
@@ -175,19 +175,19 @@ def grant(uow: UnitOfWork, actor: Actor, credit_type: CreditType, amount: int, n
     lock_balances(uow, actor.account_id, [credit_type])
     after = _move(uow, actor.account_id, credit_type, amount)
     entry = _entry(actor, credit_type, amount, after, "grant", None, utcnow(), note)
-    return uow.session.execute(insert(LEDGER).values(entry).returning(*LEDGER.c)).one()
+    return uow.execute(insert(LEDGER).values(entry).returning(*LEDGER.c)).one()
 
 
 def open_balances(uow: UnitOfWork, account_id: str) -> None:
     """Every account has one balance row per credit type from its creation (they are the lock)."""
-    uow.session.execute(
+    uow.execute(
         insert(BALANCES),
         [{"account_id": account_id, "credit_type": str(t), "amount": 0} for t in CREDIT_TYPES],
     )
 
 
 def balances(uow: UnitOfWork, account_id: str) -> dict[CreditType, int]:
-    rows = uow.session.execute(
+    rows = uow.execute(
         select(BALANCES.c.credit_type, BALANCES.c.amount).where(BALANCES.c.account_id == account_id)
     ).all()
     return {CreditType(t): amount for t, amount in rows}

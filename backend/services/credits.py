@@ -22,7 +22,7 @@ def summary(uow: UnitOfWork, actor: Actor) -> dict:
     """Balances, and tracking split into total / in use / free (free is the tracking balance)."""
     balance = charge_guard.balances(uow, actor.account_id)
     held = -int(
-        uow.session.execute(
+        uow.execute(
             select(func.coalesce(func.sum(LEDGER.c.amount), 0)).where(
                 LEDGER.c.account_id == actor.account_id, LEDGER.c.action.in_(TRACKING_ACTIONS)
             )
@@ -42,7 +42,7 @@ def ledger(uow: UnitOfWork, actor: Actor, credit_type: str | None, limit: int, c
         stmt = stmt.where(LEDGER.c.credit_type == credit_type)
     if cursor:
         stmt = stmt.where(LEDGER.c.id < cursor)
-    rows = uow.session.execute(stmt.order_by(LEDGER.c.id.desc()).limit(limit + 1)).all()
+    rows = uow.execute(stmt.order_by(LEDGER.c.id.desc()).limit(limit + 1)).all()
     page = rows[:limit]
     return {
         "entries": [entry_json(r) for r in page],
@@ -71,16 +71,14 @@ def estimate(uow: UnitOfWork, actor: Actor, action: str, refs: list[dict], optio
     if action == "list_export" and options.get("list_id"):
         lists.get(uow, actor, options["list_id"])
         person_ids = set(
-            uow.session.execute(
-                select(ListLead.person_id).where(ListLead.list_id == options["list_id"])
-            ).scalars()
+            uow.execute(select(ListLead.person_id).where(ListLead.list_id == options["list_id"])).scalars()
         )
         unknown = 0
     maximum: Counter = Counter()
     if action == "track":
         tracked = (
             set(
-                uow.session.execute(
+                uow.execute(
                     select(TrackedPerson.person_id).where(
                         TrackedPerson.account_id == actor.account_id,
                         TrackedPerson.active.is_(True),
@@ -125,7 +123,7 @@ def _known_people(uow: UnitOfWork, refs: list[dict]) -> set[str]:
     found: set[str] = set()
     for i in range(0, max(len(urls), len(ids)), 500):
         found.update(
-            uow.session.execute(
+            uow.execute(
                 select(Person.id).where(
                     Person.linkedin_url.in_(urls[i : i + 500]) | Person.id.in_(ids[i : i + 500])
                 )

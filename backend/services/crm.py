@@ -101,7 +101,7 @@ def retry(uow: UnitOfWork, actor: Actor, delivery_id: str) -> dict:
     if row is None or row.account_id != actor.account_id:
         raise NotFound(f"no delivery {delivery_id!r}")
     if row.status in ("failed", "dead"):
-        uow.session.execute(
+        uow.execute(
             update(DELIVERIES)
             .where(DELIVERIES.c.id == row.id)
             .values(

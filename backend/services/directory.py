@@ -22,14 +22,14 @@ def import_people(uow: UnitOfWork, people: list[dict]) -> dict:
     existing = set()
     for i in range(0, len(urls), 500):
         existing.update(
-            uow.session.execute(
+            uow.execute(
                 select(DIRECTORY.c.linkedin_url).where(DIRECTORY.c.linkedin_url.in_(urls[i : i + 500]))
             ).scalars()
         )
     new = [rows[u] for u in urls if u not in existing]
     if new:
-        uow.session.execute(DIRECTORY.insert(), new)
+        uow.execute(DIRECTORY.insert(), new)
     for url in sorted(existing):
         values = {k: v for k, v in rows[url].items() if k != "linkedin_url"}
-        uow.session.execute(update(DIRECTORY).where(DIRECTORY.c.linkedin_url == url).values(values))
+        uow.execute(update(DIRECTORY).where(DIRECTORY.c.linkedin_url == url).values(values))
     return {"created": len(new), "updated": len(existing)}

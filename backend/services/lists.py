@@ -51,7 +51,7 @@ def add_lead(uow: UnitOfWork, actor: Actor, lead_list: LeadList, held: Held) -> 
             "created_at": utcnow(),
         },
     )
-    added_at = uow.session.execute(
+    added_at = uow.execute(
         select(LEADS.c.created_at).where(LEADS.c.list_id == lead_list.id, LEADS.c.person_id == held.person.id)
     ).scalar_one()
     return created, lead_json(
@@ -75,7 +75,7 @@ def leads(uow: UnitOfWork, actor: Actor, list_id: str) -> list[dict]:
 def _held_values(uow: UnitOfWork, actor: Actor, person_ids: list[str]) -> dict:
     out = {}
     for i in range(0, len(person_ids), 500):
-        rows = uow.session.execute(
+        rows = uow.execute(
             select(Unlock.person_id, Unlock.kind, Unlock.value).where(
                 Unlock.account_id == actor.account_id, Unlock.person_id.in_(person_ids[i : i + 500])
             )

@@ -45,7 +45,7 @@ class Policy:
 def claim_due(uow: UnitOfWork, now: datetime, policy: Policy, limit: int = 20) -> list[Claimed]:
     free = or_(DELIVERIES.c.lease_until.is_(None), DELIVERIES.c.lease_until < now)
     due = (
-        uow.session.execute(
+        uow.execute(
             select(DELIVERIES.c.id)
             .where(DELIVERIES.c.status == "pending", DELIVERIES.c.next_attempt_at <= now, free)
             .order_by(DELIVERIES.c.next_attempt_at)
@@ -56,7 +56,7 @@ def claim_due(uow: UnitOfWork, now: datetime, policy: Policy, limit: int = 20) -
     )
     claimed = []
     for delivery_id in due:
-        won = uow.session.execute(
+        won = uow.execute(
             update(DELIVERIES)
             .where(DELIVERIES.c.id == delivery_id, DELIVERIES.c.status == "pending", free)
             .values(
@@ -71,7 +71,7 @@ def claim_due(uow: UnitOfWork, now: datetime, policy: Policy, limit: int = 20) -
 
 
 def _claimed(uow: UnitOfWork, delivery_id: str) -> Claimed:
-    row = uow.session.execute(
+    row = uow.execute(
         select(
             DELIVERIES.c.id,
             DELIVERIES.c.attempts,
@@ -123,7 +123,7 @@ def failed(
 
 
 def _finish(uow: UnitOfWork, claimed: Claimed, now: datetime, **values) -> None:
-    uow.session.execute(
+    uow.execute(
         update(DELIVERIES)
         .where(DELIVERIES.c.id == claimed.id)
         .values(lease_until=None, updated_at=now, **values)
@@ -131,4 +131,4 @@ def _finish(uow: UnitOfWork, claimed: Claimed, now: datetime, **values) -> None:
 
 
 def _health(uow: UnitOfWork, claimed: Claimed, **values) -> None:
-    uow.session.execute(update(CONNECTIONS).where(CONNECTIONS.c.id == claimed.connection_id).values(**values))
+    uow.execute(update(CONNECTIONS).where(CONNECTIONS.c.id == claimed.connection_id).values(**values))

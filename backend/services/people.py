@@ -38,7 +38,7 @@ class PersonRef:
 def resolve(uow: UnitOfWork, ref: PersonRef, full_name: str | None = None):
     """The person row; a LinkedIn URL never seen before becomes a person (R1: still a person)."""
     if ref.person_id:
-        row = uow.session.execute(select(PEOPLE).where(PEOPLE.c.id == ref.person_id)).first()
+        row = uow.execute(select(PEOPLE).where(PEOPLE.c.id == ref.person_id)).first()
         if row is None:
             raise NotFound(f"no person {ref.person_id!r}")
         return row
@@ -61,7 +61,7 @@ def _resolve(uow: UnitOfWork, column, field: str, keys: list[str], names: dict) 
     found = _select(uow, column, keys)
     missing = [k for k in keys if k not in found]
     if missing:
-        uow.session.execute(
+        uow.execute(
             insert_ignoring_conflicts(uow.dialect, PEOPLE),
             [{"id": str(uuid.uuid4()), field: k, "full_name": names.get(k)} for k in missing],
         )
@@ -72,6 +72,6 @@ def _resolve(uow: UnitOfWork, column, field: str, keys: list[str], names: dict) 
 def _select(uow: UnitOfWork, column, keys: list[str]) -> dict:
     found = {}
     for i in range(0, len(keys), 500):
-        rows = uow.session.execute(select(PEOPLE).where(column.in_(keys[i : i + 500]))).all()
+        rows = uow.execute(select(PEOPLE).where(column.in_(keys[i : i + 500]))).all()
         found.update({getattr(r, column.key): r for r in rows})
     return found

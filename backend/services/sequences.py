@@ -52,7 +52,7 @@ def enroll(uow: UnitOfWork, actor: Actor, sequence: Sequence, held: Held, source
             "created_at": utcnow(),
         },
     )
-    row = uow.session.execute(
+    row = uow.execute(
         select(ENROLLMENTS).where(
             ENROLLMENTS.c.sequence_id == sequence.id, ENROLLMENTS.c.person_id == held.person.id
         )

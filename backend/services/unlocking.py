@@ -91,7 +91,7 @@ def _name_people(uow: UnitOfWork, people: list, contacts: dict[str, Contact]) ->
         if not p.full_name and p.id in contacts and contacts[p.id].full_name
     ]
     if unnamed:
-        uow.session.execute(
+        uow.execute(
             update(PEOPLE).where(PEOPLE.c.id == bindparam("pid")).values(full_name=bindparam("name")), unnamed
         )
 

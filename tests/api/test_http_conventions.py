@@ -142,3 +142,9 @@ def test_api_tokens_are_stored_only_as_hashes(api, app):
     with app.extensions["store"].engine.connect() as conn:
         hashes = [r[0] for r in conn.exec_driver_sql("SELECT token_hash FROM users")]
     assert token not in hashes and all(len(h) == 64 for h in hashes)
+
+
+def test_me_names_the_tokens_account_and_user(api):
+    user = api.account()
+    assert user.get("/v1/me").json["account_id"] == user.account_id
+    assert api.raw.get("/v1/me").status_code == 401

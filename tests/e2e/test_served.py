@@ -26,16 +26,30 @@ def admin(base, path, body):
 
 
 def setup(base, email=100):
-    people = [{"linkedin_url": f"https://www.linkedin.com/in/served-{i}", "full_name": f"S {i}", "title": "T",
-               "company": "C", "email": f"s{i}@x.example"} for i in range(8)]
+    people = [
+        {
+            "linkedin_url": f"https://www.linkedin.com/in/served-{i}",
+            "full_name": f"S {i}",
+            "title": "T",
+            "company": "C",
+            "email": f"s{i}@x.example",
+        }
+        for i in range(8)
+    ]
     admin(base, "/v1/admin/directory", {"people": people})
-    account = admin(base, "/v1/admin/accounts", {"name": "served", "admin_email": "a@x.example",
-                                                 "grants": {"email": email}})
+    account = admin(
+        base,
+        "/v1/admin/accounts",
+        {"name": "served", "admin_email": "a@x.example", "grants": {"email": email}},
+    )
     s = requests.Session()
     s.headers["Authorization"] = "Bearer " + account["users"][0]["api_token"]
     lid = s.post(base + "/v1/lists", json={"name": "L"}, timeout=30).json()["id"]
-    cid = s.post(base + "/v1/crm/connections", json={"kind": "webhook", "name": "h",
-                                                     "config": {"url": "http://127.0.0.1:9/h"}}, timeout=30).json()["id"]
+    cid = s.post(
+        base + "/v1/crm/connections",
+        json={"kind": "webhook", "name": "h", "config": {"url": "http://127.0.0.1:9/h"}},
+        timeout=30,
+    ).json()["id"]
     return s, [p["linkedin_url"] for p in people], lid, cid
 
 
@@ -45,12 +59,14 @@ def test_r12_concurrent_clients_over_four_processes_charge_each_person_once(serv
     calls = []
     for i in range(64):
         url = urls[i % 8]
-        calls.append([
-            ("/v1/extension/reveal", {"linkedin_url": url}),
-            (f"/v1/extension/lists/{lid}/leads", {"linkedin_url": url}),
-            ("/v1/extension/crm-exports", {"linkedin_url": url, "connection_id": cid}),
-            ("/v1/extension/list-and-crm", {"linkedin_url": url, "list_id": lid, "connection_id": cid}),
-        ][(i // 8) % 4])
+        calls.append(
+            [
+                ("/v1/extension/reveal", {"linkedin_url": url}),
+                (f"/v1/extension/lists/{lid}/leads", {"linkedin_url": url}),
+                ("/v1/extension/crm-exports", {"linkedin_url": url, "connection_id": cid}),
+                ("/v1/extension/list-and-crm", {"linkedin_url": url, "list_id": lid, "connection_id": cid}),
+            ][(i // 8) % 4]
+        )
     barrier = threading.Barrier(16)
 
     def call(c):
@@ -79,8 +95,12 @@ def test_r6_ten_concurrent_requests_with_one_idempotency_key_charge_once(served,
 
     def call(_):
         barrier.wait(timeout=30)
-        return requests.post(served + "/v1/extension/list-and-crm", json=body,
-                             headers={**s.headers, "Idempotency-Key": "same-click"}, timeout=60)
+        return requests.post(
+            served + "/v1/extension/list-and-crm",
+            json=body,
+            headers={**s.headers, "Idempotency-Key": "same-click"},
+            timeout=60,
+        )
 
     with ThreadPoolExecutor(10) as pool:
         answers = list(pool.map(call, range(10)))

@@ -46,7 +46,7 @@ def new_connection(store, actor):
 
 def count(store, model, *where):
     return store.run(
-        lambda uow: uow.session.execute(select(func.count()).select_from(model).where(*where)).scalar_one()
+        lambda uow: uow.execute(select(func.count()).select_from(model).where(*where)).scalar_one()
     )
 
 
@@ -159,11 +159,11 @@ def test_r11_export_carries_only_what_the_account_holds(store, world):
     [url] = world.people(1)
     cid = new_connection(store, actor)
     store.run(lambda uow: extension.crm_export(uow, actor, ref(url), cid))
-    payload = store.run(lambda uow: uow.session.execute(select(CrmDelivery.payload)).scalar_one())
+    payload = store.run(lambda uow: uow.execute(select(CrmDelivery.payload)).scalar_one())
     assert payload["email"] == "p0@co.example" and payload["phone"] is None
     store.run(lambda uow: extension.reveal(uow, actor, ref(url), ["phone"]))
     store.run(lambda uow: extension.crm_export(uow, actor, ref(url), cid))
-    payloads = store.run(lambda uow: uow.session.execute(select(CrmDelivery.payload)).scalars().all())
+    payloads = store.run(lambda uow: uow.execute(select(CrmDelivery.payload)).scalars().all())
     assert sorted(p["phone"] or "" for p in payloads) == ["", "+15550000000"]
 
 

@@ -1,0 +1,98 @@
+"""Shared bench plumbing: a fresh database per engine, our server under gunicorn, admin calls."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+from sqlalchemy import create_engine, text
+
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN = "bench-admin"
+PG_SERVER = os.environ.get("BENCH_PG_SERVER", "postgresql+psycopg://postgres@127.0.0.1:5432")
+PY = sys.executable
+
+
+@contextmanager
+def database(engine: str):
+    """A migrated, empty database: a temp SQLite file, or a throwaway PostgreSQL database."""
+    if engine == "sqlite":
+        with tempfile.TemporaryDirectory() as tmp:
+            url = f"sqlite:///{tmp}/bench.db"
+            migrate(url)
+            yield url
+        return
+    name = "bench_" + secrets.token_hex(4)
+    admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        migrate(f"{PG_SERVER}/{name}")
+        yield f"{PG_SERVER}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+def env(url: str) -> dict:
+    e = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "CORS_ORIGINS")}
+    e.update(DATABASE_URL=url, CREDITS_ADMIN_TOKEN=ADMIN)
+    return e
+
+
+def migrate(url: str) -> None:
+    subprocess.run(
+        [PY, "-m", "flask", "--app", "wsgi", "db", "upgrade"],
+        cwd=ROOT,
+        env=env(url),
+        check=True,
+        capture_output=True,
+    )
+
+
+@contextmanager
+def served(url: str, port: int = 8911, workers: int = 2, threads: int = 8):
+    proc = subprocess.Popen(
+        [
+            PY,
+            "-m",
+            "gunicorn",
+            "-w",
+            str(workers),
+            "--threads",
+            str(threads),
+            "-b",
+            f"127.0.0.1:{port}",
+            "wsgi:app",
+        ],
+        cwd=ROOT,
+        env=env(url),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                if requests.get(base + "/healthz", timeout=1).ok:
+                    break
+            except requests.RequestException:
+                time.sleep(0.1)
+        yield base
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(10)
+
+
+def admin_post(base: str, path: str, body: dict) -> dict:
+    r = requests.post(base + path, json=body, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=120)
+    r.raise_for_status()
+    return r.json()
