@@ -9,13 +9,14 @@ from flask_smorest import Api
 
 from adapters.contacts.registry import load_provider
 from backend import cli
-from backend.api import admin, auth, credits, crm, errors, extension, idempotency, limits, lists, me
+from backend.api import admin, auth, credits, crm, errors, extension, idempotency, jobs, limits, lists, me
 from backend.config import Settings
+from backend.jobs.queue import JobQueue
 from backend.persistence.db import make_engine
 from backend.persistence.unit_of_work import Store
 from schemas.common import ProblemSchema
 
-BLUEPRINTS = (admin.blp, me.blp, credits.blp, extension.blp, lists.blp, crm.blp)
+BLUEPRINTS = (admin.blp, me.blp, credits.blp, extension.blp, lists.blp, crm.blp, jobs.blp)
 CORS_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key"]
 EXPOSED_HEADERS = ["Retry-After", "Idempotent-Replayed", "Content-Disposition", "Location"]
 
@@ -53,7 +54,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         },
     )
     engine = make_engine(settings.database_url)
-    app.extensions["store"] = Store(engine, load_provider(settings.contact_provider, settings.database_url))
+    store = Store(engine, load_provider(settings.contact_provider, settings.database_url))
+    app.extensions["store"] = store
+    app.extensions["queue"] = JobQueue(store, settings)
     if settings.cors_origins:
         CORS(
             app,

@@ -28,6 +28,11 @@ class Settings:
     crm_lease_seconds: float = 120.0  # a claimed delivery whose worker died is retried after this
     crm_timeout: float = 15.0
     worker_poll_seconds: float = 0.5
+    queue_name: str = "leadledger"
+    queue_immediate: bool = False  # tests: run a job's task in the enqueuing thread
+    job_chunk_size: int = 500
+    job_lease_seconds: float = 300.0  # a running job whose worker died is resumed after this
+    job_pause_file: str | None = None  # crash tests: the file names a chunk to pause after
 
     @classmethod
     def from_env(cls, env=os.environ) -> Settings:
@@ -41,5 +46,9 @@ class Settings:
             crm_max_attempts=int(env.get("CRM_MAX_ATTEMPTS") or defaults.crm_max_attempts),
             crm_backoff_base=float(env.get("CRM_BACKOFF_BASE") or defaults.crm_backoff_base),
             crm_lease_seconds=float(env.get("CRM_LEASE_SECONDS") or defaults.crm_lease_seconds),
+            queue_name=env.get("QUEUE_NAME") or defaults.queue_name,
+            job_chunk_size=int(env.get("JOB_CHUNK_SIZE") or defaults.job_chunk_size),
+            job_lease_seconds=float(env.get("JOB_LEASE_SECONDS") or defaults.job_lease_seconds),
+            job_pause_file=env.get("JOB_PAUSE_FILE") or None,
             crm_allow_private_networks=_flag(env.get("CRM_ALLOW_PRIVATE_NETWORKS")),
         )

@@ -31,7 +31,8 @@ function init(args) prefix = tostring(math.random(1, 1000000000)) end
 request = function()
   n = n + 1
   local i = (n * 7919 + tonumber(prefix)) % %d
-  return wrk.format("POST", "/v1/extension/reveal", nil, '{"linkedin_url": "https://www.linkedin.com/in/bench-' .. i .. '"}')
+  local body = '{"linkedin_url": "https://www.linkedin.com/in/bench-' .. i .. '"}'
+  return wrk.format("POST", "/v1/extension/reveal", nil, body)
 end
 """
 FIXED_LUA = """

@@ -183,6 +183,15 @@ class Client:
 @pytest.fixture
 def api(app):
     """A factory of clients: api.admin, api.account(email=..), api.directory(n)."""
+    return make_api(app)
+
+
+@pytest.fixture
+def job_api(job_app):
+    return make_api(job_app)
+
+
+def make_api(app):
     flask_client = app.test_client()
 
     class Api:
@@ -226,3 +235,37 @@ def api(app):
         raw = flask_client
 
     return Api()
+
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def redis_or_skip() -> str:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except Exception as exc:  # noqa: BLE001
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Redis is required under CI=true and is not reachable at {REDIS_URL}: {exc}")
+        pytest.skip(f"no Redis at {REDIS_URL}; start one or set TEST_REDIS_URL")
+    return REDIS_URL
+
+
+@pytest.fixture(params=["embedded", "redis"])
+def job_app(request, db_url):
+    """The app with a real huey consumer (2 threads) working its queue: the embedded SQLite queue,
+    or Redis under a queue name of this test's own (removed afterwards)."""
+    redis_url = redis_or_skip() if request.param == "redis" else None
+    settings = app_settings(
+        db_url, redis_url=redis_url, queue_name="ll-test-" + uuid.uuid4().hex[:8], job_chunk_size=20
+    )
+    app = create_app(settings)
+    queue = app.extensions["queue"]
+    consumer = queue.huey.create_consumer(workers=2, worker_type="thread", max_delay=0.1, periodic=False)
+    consumer.start()
+    yield app
+    consumer.stop(graceful=True)
+    if redis_url:
+        queue.huey.storage.flush_all()
+    app.extensions["store"].engine.dispose()

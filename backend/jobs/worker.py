@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 
 from flask import Flask
@@ -13,12 +12,31 @@ from backend.jobs.deliveries import DeliverySender
 log = logging.getLogger(__name__)
 
 
-def run(app: Flask) -> None:
-    """Run until SIGTERM/SIGINT; a claimed delivery interrupted by a kill is re-sent after its lease."""
+def run(app: Flask, job_threads: int = 2) -> None:
+    """Run until SIGTERM/SIGINT: huey's consumer for jobs, a thread for CRM deliveries.
+
+    Work a killed worker left is picked up again: deliveries after their lease, jobs re-enqueued
+    here at start and every lease period."""
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
     sender = DeliverySender(app.extensions["store"], app.config["SETTINGS"])
+    threading.Thread(target=sender.run_forever, args=(stop,), name="deliveries", daemon=True).start()
+    queue = app.extensions["queue"]
+    threading.Thread(target=_recover_forever, args=(queue, stop), name="recovery", daemon=True).start()
+    consumer = queue.huey.create_consumer(workers=job_threads, worker_type="thread", max_delay=0.5)
     log.info("worker started")
-    sender.run_forever(stop)
+    try:
+        consumer.run()  # returns on SIGTERM/SIGINT (huey installs the handlers)
+    finally:
+        stop.set()
     log.info("worker stopped")
+
+
+def _recover_forever(queue, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            recovered = queue.recover()
+            if recovered:
+                log.info("re-enqueued %s job(s) left by a stopped worker", recovered)
+        except Exception:  # noqa: BLE001
+            log.exception("job recovery")
+        stop.wait(max(1.0, queue.settings.job_lease_seconds))

@@ -185,3 +185,36 @@ class TrackedPerson(SQLModel, table=True):
     person_id: str = Field(foreign_key="people.id", primary_key=True, max_length=36)
     active: bool = True
     since: datetime = Field(default_factory=utcnow)
+
+
+class Job(SQLModel, table=True):
+    """A background job's state, in our tables so `GET /v1/jobs/<id>` works whatever the queue."""
+
+    __tablename__ = "jobs"
+    id: str = Field(primary_key=True, max_length=36)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=36)
+    user_id: str | None = Field(default=None, max_length=36)
+    kind: str = Field(max_length=32)
+    status: str = Field(default="queued", max_length=16)
+    params: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    progress_done: int = 0
+    progress_total: int = 0
+    reserved: dict | None = Field(default=None, sa_column=Column(JSON))
+    charged: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    result: dict | None = Field(default=None, sa_column=Column(JSON))
+    error: dict | None = Field(default=None, sa_column=Column(JSON))
+    lease_until: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class JobItem(SQLModel, table=True):
+    """One unit of a job (an engager, a list lead, an upload row); `done` flips in the same
+    transaction as its charge, so a restarted job resumes exactly where the last commit left it."""
+
+    __tablename__ = "job_items"
+    job_id: str = Field(foreign_key="jobs.id", primary_key=True, max_length=36)
+    seq: int = Field(primary_key=True)
+    payload: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    done: bool = False
+    outcome: dict | None = Field(default=None, sa_column=Column(JSON))

@@ -72,17 +72,28 @@ def already_unlocked(row, actor: Actor) -> Reason:
     return Reason(ReasonCode.ALREADY_UNLOCKED, unlocked_at=row.created_at, unlocked_by=by)
 
 
-def charge_unlocks(uow: UnitOfWork, actor: Actor, action: str, wanted: list[Unlocking]) -> Outcome:
+def charge_unlocks(
+    uow: UnitOfWork,
+    actor: Actor,
+    action: str,
+    wanted: list[Unlocking],
+    *,
+    reserved: dict[CreditType, int] | None = None,
+    partial: bool = False,
+) -> Outcome:
     """Unlock what is not yet held and charge for it, once; report why each item cost what it did.
 
     Raises InsufficientCredits naming the first credit type the balance cannot cover; the
     transaction must then be rolled back (the unit of work does), so nothing changes (R5).
+    `reserved`: credits a bulk job set aside beforehand (R23); charges of those types draw on it
+    (the caller keeps the mutated remainder). `partial`: charge items in order while credits last
+    and report the rest as skipped, instead of refusing them all.
     """
     outcome = Outcome()
     if not wanted:
         return outcome
     types = sorted({w.kind.credit_type for w in wanted}, key=CREDIT_TYPES.index)
-    lock_balances(uow, actor.account_id, types)
+    balance = lock_balances(uow, actor.account_id, types)
     existing = held(uow, actor.account_id, (w.person_id for w in wanted), {w.kind for w in wanted})
     fresh: dict[tuple[str, UnlockKind], Unlocking] = {}
     for w in wanted:
@@ -92,30 +103,85 @@ def charge_unlocks(uow: UnitOfWork, actor: Actor, action: str, wanted: list[Unlo
         elif key not in fresh:
             fresh[key] = w
             outcome.reasons[key] = Reason(ReasonCode.CHARGED, amount=w.amount)
+    if partial:
+        _skip_what_does_not_fit(fresh, outcome, balance, reserved or {})
     if not fresh:
         return outcome
     now = utcnow()
-    uow.execute(
-        insert(UNLOCKS),
-        [
-            {
-                "account_id": actor.account_id,
-                "person_id": w.person_id,
-                "kind": str(w.kind),
-                "credit_type": str(w.kind.credit_type),
-                "value": w.value,
-                "user_id": actor.user_id,
-                "created_at": now,
-            }
-            for w in fresh.values()
-        ],
-    )
+    uow.execute(insert(UNLOCKS), [_unlock_row(actor, w, now) for w in fresh.values()])
     for credit_type in types:
         items = [w for w in fresh.values() if w.kind.credit_type == credit_type and w.amount]
-        if items:
+        if not items:
+            continue
+        if reserved is not None and credit_type in reserved:
+            _draw(uow, actor, action, credit_type, items, balance[credit_type], reserved, now)
+        else:
             _debit(uow, actor, action, credit_type, items, now)
-            outcome.charged[credit_type] += sum(w.amount for w in items)
+        outcome.charged[credit_type] += sum(w.amount for w in items)
     return outcome
+
+
+def _skip_what_does_not_fit(fresh: dict, outcome: Outcome, balance: dict, reserved: dict) -> None:
+    """R23 partial runs: keep items in order while their type's credits last; skip the rest."""
+    left = {t: reserved.get(t, amount) for t, amount in balance.items()}
+    for key, w in list(fresh.items()):
+        t = w.kind.credit_type
+        if w.amount > left[t]:
+            del fresh[key]
+            outcome.reasons[key] = Reason(ReasonCode.SKIPPED)
+        else:
+            left[t] -= w.amount
+
+
+def _unlock_row(actor: Actor, w: Unlocking, now) -> dict:
+    return {
+        "account_id": actor.account_id,
+        "person_id": w.person_id,
+        "kind": str(w.kind),
+        "credit_type": str(w.kind.credit_type),
+        "value": w.value,
+        "user_id": actor.user_id,
+        "created_at": now,
+    }
+
+
+def reserve(uow: UnitOfWork, actor: Actor, credit_type: CreditType, amount: int, action: str) -> None:
+    """R23: set credits aside before a bulk job charges anything; all or nothing."""
+    if amount <= 0:
+        return
+    lock_balances(uow, actor.account_id, [credit_type])
+    after = _move(uow, actor.account_id, credit_type, -amount)
+    if after is None:
+        raise InsufficientCredits(str(credit_type), amount, balances(uow, actor.account_id)[credit_type])
+    uow.execute(
+        insert(LEDGER), [_entry(actor, credit_type, -amount, after, f"{action}_reserve", None, utcnow())]
+    )
+
+
+def release(uow: UnitOfWork, actor: Actor, credit_type: CreditType, amount: int, action: str) -> None:
+    """Give back what a bulk job set aside and did not spend."""
+    if amount <= 0:
+        return
+    lock_balances(uow, actor.account_id, [credit_type])
+    after = _move(uow, actor.account_id, credit_type, amount)
+    uow.execute(
+        insert(LEDGER), [_entry(actor, credit_type, amount, after, f"{action}_release", None, utcnow())]
+    )
+
+
+def _draw(uow, actor, action, credit_type, items, balance_now, reserved, now) -> None:
+    """Charge from a reservation: the balance row does not move; the ledger shows the reserved credits
+    coming back (`…_reserve_applied`) and each person's charge, so the entries still sum to the balance."""
+    total = sum(w.amount for w in items)
+    if total > reserved[credit_type]:
+        raise InsufficientCredits(str(credit_type), total, reserved[credit_type])
+    reserved[credit_type] -= total
+    rows = [_entry(actor, credit_type, total, balance_now + total, f"{action}_reserve_applied", None, now)]
+    running = balance_now + total
+    for w in items:
+        running -= w.amount
+        rows.append(_entry(actor, credit_type, -w.amount, running, action, w.person_id, now))
+    uow.execute(insert(LEDGER), rows)
 
 
 def lock_balances(uow: UnitOfWork, account_id: str, types: Iterable[CreditType]) -> dict[CreditType, int]:

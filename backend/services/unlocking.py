@@ -39,7 +39,11 @@ def unlock_many(
     people: list,
     kinds: tuple[UnlockKind, ...],
     action: str,
+    *,
+    reserved: dict | None = None,
+    partial: bool = False,
 ) -> dict[str, Held]:
+    """`unlock` for many people in a few statements; bulk jobs pass their reservation (R23)."""
     result = {p.id: Held(p) for p in people}
     existing = charge_guard.held(uow, actor.account_id, result, kinds)
     for (pid, kind), row in existing.items():
@@ -58,7 +62,7 @@ def unlock_many(
                 wanted.append(Unlocking(p.id, kind, UNLOCK_COST[kind], value))
             else:
                 result[p.id].reasons[kind] = Reason(ReasonCode.NOT_FOUND)
-    outcome = charge_guard.charge_unlocks(uow, actor, action, wanted)
+    outcome = charge_guard.charge_unlocks(uow, actor, action, wanted, reserved=reserved, partial=partial)
     _record(result, outcome, wanted, existing, actor)
     return result
 

@@ -1,0 +1,56 @@
+"""The job queue: huey, embedded on a SQLite file by default, on Redis when REDIS_URL is set (then
+workers on several machines share the work). Only job ids travel through it; the job's state lives
+in our own tables, so a lost task is recovered from there (`recover`)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from huey import RedisHuey, SqliteHuey
+from sqlalchemy.engine import make_url
+
+from backend.config import ROOT, Settings
+from backend.persistence.unit_of_work import Store
+from backend.services import jobs
+
+
+def queue_file(settings: Settings) -> str:
+    """Next to the SQLite database, or under var/ when the database is a server."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return url.database + ".queue"
+    return str(ROOT / "var" / f"{settings.queue_name}.queue.db")
+
+
+class JobQueue:
+    def __init__(self, store: Store, settings: Settings):
+        if settings.redis_url:
+            self.huey = RedisHuey(
+                settings.queue_name, url=settings.redis_url, immediate=settings.queue_immediate
+            )
+        else:
+            Path(queue_file(settings)).parent.mkdir(parents=True, exist_ok=True)
+            self.huey = SqliteHuey(
+                settings.queue_name, filename=queue_file(settings), immediate=settings.queue_immediate
+            )
+        self.store, self.settings = store, settings
+
+        @self.huey.task(name="run_job")
+        def run_job(job_id: str) -> None:
+            from backend.jobs.runner import run_job as run
+
+            run(self.store, self.settings, job_id)
+
+        self._run_job = run_job
+
+    def enqueue(self, job_id: str) -> None:
+        """Call after the job's row is committed."""
+        self._run_job(job_id)
+
+    def recover(self) -> int:
+        """Re-enqueue jobs a dead worker left behind (queued, or running past their lease)."""
+        ids = self.store.run(lambda uow: jobs.stale(uow, datetime.now(UTC)))
+        for job_id in ids:
+            self.enqueue(job_id)
+        return len(ids)

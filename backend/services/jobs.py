@@ -1,0 +1,195 @@
+"""Job bookkeeping: create with items, claim under a lease, record chunk progress, finish.
+
+Items flip to done in the same transaction as their charges, and the lease is renewed with each
+chunk, so a job whose worker died resumes where its last commit left it, charging nobody twice."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, insert, or_, select, update
+
+from backend.domain.credits import CreditType, render
+from backend.domain.errors import NotFound
+from backend.persistence.tables import Job, JobItem, utcnow
+from backend.persistence.unit_of_work import UnitOfWork
+from backend.services.charge_guard import Actor
+
+JOBS = Job.__table__
+ITEMS = JobItem.__table__
+RESULTS_SHOWN = 10_000
+
+
+def create(uow: UnitOfWork, actor: Actor, kind: str, params: dict, items: list[dict]) -> dict:
+    job_id = str(uuid.uuid4())
+    uow.execute(
+        insert(JOBS).values(
+            id=job_id,
+            account_id=actor.account_id,
+            user_id=actor.user_id,
+            kind=kind,
+            status="queued",
+            params=params,
+            progress_done=0,
+            progress_total=len(items),
+            charged={},
+            created_at=utcnow(),
+            updated_at=utcnow(),
+        )
+    )
+    if items:
+        uow.execute(
+            insert(ITEMS),
+            [{"job_id": job_id, "seq": i, "payload": p, "done": False} for i, p in enumerate(items)],
+        )
+    return {"id": job_id, "kind": kind, "status": "queued", "progress": {"done": 0, "total": len(items)}}
+
+
+def get(uow: UnitOfWork, actor: Actor, job_id: str) -> dict:
+    job = owned(uow, actor, job_id)
+    out = {
+        "id": job.id,
+        "kind": job.kind,
+        "status": job.status,
+        "progress": {"done": job.progress_done, "total": job.progress_total},
+        "credits": {"charged": {str(t): render(job.charged.get(str(t), 0)) for t in CreditType}},
+        "created_at": job.created_at,
+        "updated_at": job.updated_at,
+    }
+    if job.result is not None:
+        out["result"] = {**job.result, "results": outcomes(uow, job.id, RESULTS_SHOWN)}
+    if job.error is not None:
+        out["error"] = job.error
+    return out
+
+
+def row(uow: UnitOfWork, job_id: str):
+    return uow.execute(select(JOBS).where(JOBS.c.id == job_id)).one()
+
+
+def owned(uow: UnitOfWork, actor: Actor, job_id: str):
+    job = uow.execute(select(JOBS).where(JOBS.c.id == job_id)).first()
+    if job is None or job.account_id != actor.account_id:
+        raise NotFound(f"no job {job_id!r}")
+    return job
+
+
+def claim(uow: UnitOfWork, job_id: str, now: datetime, lease_seconds: float):
+    """Take the job if it is queued, or running under an expired lease (its worker died)."""
+    won = uow.execute(
+        update(JOBS)
+        .where(
+            JOBS.c.id == job_id,
+            or_(
+                JOBS.c.status == "queued",
+                (JOBS.c.status == "running") & (or_(JOBS.c.lease_until.is_(None), JOBS.c.lease_until < now)),
+            ),
+        )
+        .values(status="running", lease_until=now + timedelta(seconds=lease_seconds), updated_at=now)
+    ).rowcount
+    return uow.execute(select(JOBS).where(JOBS.c.id == job_id)).first() if won else None
+
+
+def stale(uow: UnitOfWork, now: datetime) -> list[str]:
+    """Jobs a dead worker left: queued ones whose task was lost, running ones past their lease."""
+    return list(
+        uow.execute(
+            select(JOBS.c.id).where(
+                or_(JOBS.c.status == "queued", (JOBS.c.status == "running") & (JOBS.c.lease_until < now))
+            )
+        ).scalars()
+    )
+
+
+def pending_items(uow: UnitOfWork, job_id: str, limit: int) -> list:
+    return uow.execute(
+        select(ITEMS.c.seq, ITEMS.c.payload)
+        .where(ITEMS.c.job_id == job_id, ITEMS.c.done.is_(False))
+        .order_by(ITEMS.c.seq)
+        .limit(limit)
+    ).all()
+
+
+def record_chunk(
+    uow: UnitOfWork,
+    job,
+    outcomes_by_seq: dict[int, dict],
+    charged: dict,
+    reserved: dict | None,
+    now: datetime,
+    lease_seconds: float,
+) -> None:
+    """Mark the chunk's items done with their outcomes and move the job's counters, in the chunk's
+    transaction; renew the lease."""
+    uow.execute(
+        update(ITEMS)
+        .where(ITEMS.c.job_id == job.id, ITEMS.c.seq == bindparam("s"))
+        .values(done=True, outcome=bindparam("o")),
+        [{"s": seq, "o": o} for seq, o in outcomes_by_seq.items()],
+    )
+    total = dict(job.charged)
+    for t, amount in charged.items():
+        total[str(t)] = total.get(str(t), 0) + amount
+    uow.execute(
+        update(JOBS)
+        .where(JOBS.c.id == job.id)
+        .values(
+            progress_done=JOBS.c.progress_done + len(outcomes_by_seq),
+            charged=total,
+            reserved={str(k): v for k, v in reserved.items()} if reserved is not None else job.reserved,
+            lease_until=now + timedelta(seconds=lease_seconds),
+            updated_at=now,
+        )
+    )
+
+
+def finish(
+    uow: UnitOfWork, job_id: str, now: datetime, *, result: dict | None = None, error: dict | None = None
+) -> None:
+    uow.execute(
+        update(JOBS)
+        .where(JOBS.c.id == job_id)
+        .values(
+            status="failed" if error else "succeeded",
+            result=result,
+            error=error,
+            lease_until=None,
+            updated_at=now,
+        )
+    )
+
+
+def set_reserved(uow: UnitOfWork, job_id: str, reserved: dict) -> None:
+    uow.execute(
+        update(JOBS).where(JOBS.c.id == job_id).values(reserved={str(k): v for k, v in reserved.items()})
+    )
+
+
+def outcomes(uow: UnitOfWork, job_id: str, limit: int | None = None, after: int = -1) -> list[dict]:
+    stmt = select(ITEMS.c.outcome).where(
+        ITEMS.c.job_id == job_id, ITEMS.c.seq > after, ITEMS.c.done.is_(True)
+    )
+    stmt = stmt.order_by(ITEMS.c.seq)
+    return list(uow.execute(stmt.limit(limit) if limit else stmt).scalars())
+
+
+def outcome_page(uow: UnitOfWork, job_id: str, after: int, limit: int) -> list:
+    """(seq, outcome) rows after `after`, for streaming a job's CSV in bounded memory."""
+    return uow.execute(
+        select(ITEMS.c.seq, ITEMS.c.outcome)
+        .where(ITEMS.c.job_id == job_id, ITEMS.c.seq > after)
+        .order_by(ITEMS.c.seq)
+        .limit(limit)
+    ).all()
+
+
+def counts(uow: UnitOfWork, job_id: str) -> dict:
+    """How many items ended in each status (charged, already_unlocked, not_found, skipped, …)."""
+    tally: dict[str, int] = {}
+    after = -1
+    while page := outcome_page(uow, job_id, after, 5000):
+        for seq, outcome in page:
+            tally[outcome["status"]] = tally.get(outcome["status"], 0) + 1
+            after = seq
+    return tally

@@ -1,0 +1,105 @@
+"""R15/R16: a List downloaded as CSV — 1 email credit per lead not yet unlocked (enrichment and
+validation), and with `include_phone` 1 phone credit per lead whose phone is found and not held."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from sqlalchemy import select
+
+from backend.domain.credits import UnlockKind
+from backend.domain.reasons import ReasonCode
+from backend.domain.rules import UNLOCK_COST
+from backend.persistence.tables import ListLead
+from backend.persistence.unit_of_work import UnitOfWork
+from backend.services import bulk, charge_guard, jobs, lists
+from backend.services.charge_guard import Actor
+from backend.services.people import PEOPLE
+from backend.services.unlocking import unlock_many
+
+KIND = "list_export"
+LEADS = ListLead.__table__
+COLUMNS = ("full_name", "linkedin_url", "email", "phone", "title", "company")
+
+
+def queue(uow: UnitOfWork, actor: Actor, list_id: str, include_phone: bool, allow_partial: bool) -> dict:
+    """Snapshot the list's leads now: what is exported is the list as it was when asked."""
+    lists.get(uow, actor, list_id)
+    person_ids = (
+        uow.execute(
+            select(LEADS.c.person_id)
+            .where(LEADS.c.list_id == list_id)
+            .order_by(LEADS.c.created_at, LEADS.c.person_id)
+        )
+        .scalars()
+        .all()
+    )
+    params = {"list_id": list_id, "include_phone": include_phone, "allow_partial": allow_partial}
+    return jobs.create(uow, actor, KIND, params, [{"person_id": pid} for pid in person_ids])
+
+
+def kinds(job) -> tuple[UnlockKind, ...]:
+    return (UnlockKind.EMAIL, UnlockKind.PHONE) if job.params["include_phone"] else (UnlockKind.EMAIL,)
+
+
+def begin(uow: UnitOfWork, job) -> None:
+    """Reserve the most the export can cost: every unlock the account does not hold yet."""
+    ids = [i.payload["person_id"] for i in jobs.pending_items(uow, job.id, None)]
+    held = charge_guard.held(uow, job.account_id, ids, kinds(job))
+    maximum = Counter()
+    for pid in ids:
+        for kind in kinds(job):
+            if (pid, kind) not in held:
+                maximum[kind.credit_type] += UNLOCK_COST[kind]
+    bulk.reserve(uow, job, dict(maximum), KIND)
+
+
+def process(uow: UnitOfWork, job, items: list) -> tuple[dict, Counter, dict | None]:
+    ids = [i.payload["person_id"] for i in items]
+    rows = {r.id: r for r in uow.execute(select(PEOPLE).where(PEOPLE.c.id.in_(ids)))}
+    reserved = bulk.reserved_of(job)
+    held = unlock_many(
+        uow,
+        bulk.actor_of(job),
+        [rows[pid] for pid in ids],
+        kinds(job),
+        KIND,
+        reserved=reserved,
+        partial=job.params["allow_partial"],
+    )
+    unseen = [p.linkedin_url for p in rows.values() if p.linkedin_url and held[p.id].contact is None]
+    directory = uow.contacts.lookup_many(unseen) if unseen else {}  # names and titles cost nothing
+    charged, outcomes = Counter(), {}
+    for i in items:
+        h = held[i.payload["person_id"]]
+        contact = h.contact or directory.get(h.person.linkedin_url)
+        for kind, reason in h.reasons.items():
+            charged[kind.credit_type] += reason.amount
+        status = h.reasons[UnlockKind.EMAIL].code
+        outcomes[i.seq] = {
+            "person_id": h.person.id,
+            "linkedin_url": h.person.linkedin_url,
+            "full_name": (contact.full_name if contact else None) or h.person.full_name,
+            "title": contact.title if contact else None,
+            "company": contact.company if contact else None,
+            "email": h.values.get(UnlockKind.EMAIL),
+            "phone": h.values.get(UnlockKind.PHONE) if job.params["include_phone"] else None,
+            "status": str(status),
+            "reasons": {str(k): r.as_json() for k, r in h.reasons.items()},
+        }
+        if status is ReasonCode.SKIPPED:
+            outcomes[i.seq]["email"] = outcomes[i.seq]["phone"] = None
+    return outcomes, charged, reserved
+
+
+def finish(uow: UnitOfWork, job) -> dict:
+    bulk.release(uow, job, KIND)
+    return {
+        "list_id": job.params["list_id"],
+        "include_phone": job.params["include_phone"],
+        "counts": jobs.counts(uow, job.id),
+    }
+
+
+def csv_columns(job) -> tuple:
+    return COLUMNS if job.params["include_phone"] else tuple(c for c in COLUMNS if c != "phone")

@@ -1,0 +1,126 @@
+"""R14: "Export leads" of a post's likers and commenters — to a List (1 email credit per lead pulled,
+free when already unlocked, nothing when no email is found) or to a CSV (free: nothing is enriched)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from backend.domain.credits import CreditType, UnlockKind
+from backend.domain.reasons import ReasonCode
+from backend.domain.rules import UNLOCK_COST
+from backend.persistence.statements import insert_ignoring_conflicts
+from backend.persistence.tables import ListLead, utcnow
+from backend.persistence.unit_of_work import UnitOfWork
+from backend.services import bulk, charge_guard, jobs, lists, people
+from backend.services.charge_guard import Actor
+from backend.services.credit_report import charged_of
+from backend.services.unlocking import unlock_many
+
+KIND = "post_export"
+EMAIL = (UnlockKind.EMAIL,)
+LEADS = ListLead.__table__
+CSV_COLUMNS = ("full_name", "linkedin_url", "engagement", "post_url")
+
+
+def queue(
+    uow: UnitOfWork,
+    actor: Actor,
+    post_url: str,
+    engagers: list[dict],
+    destination: str,
+    list_id: str | None,
+    allow_partial: bool,
+) -> dict:
+    """Validate the target, fold engagers by canonical URL (first mention wins), and create the job."""
+    if destination == "list":
+        lists.get(uow, actor, list_id)
+    seen, items = set(), []
+    for e in engagers:
+        if e["linkedin_url"] not in seen:
+            seen.add(e["linkedin_url"])
+            items.append(
+                {
+                    "linkedin_url": e["linkedin_url"],
+                    "full_name": e.get("full_name"),
+                    "engagement": e["engagement"],
+                }
+            )
+    params = {
+        "post_url": post_url,
+        "destination": destination,
+        "list_id": list_id,
+        "allow_partial": allow_partial,
+        "duplicates": len(engagers) - len(items),
+    }
+    return jobs.create(uow, actor, KIND, params, items)
+
+
+def begin(uow: UnitOfWork, job) -> None:
+    """List destination: reserve one email credit per engager the account does not hold yet."""
+    if job.params["destination"] != "list":
+        jobs.set_reserved(uow, job.id, {})
+        return
+    urls = [i.payload["linkedin_url"] for i in jobs.pending_items(uow, job.id, None)]
+    found = people.resolve_many(uow, urls)
+    held = charge_guard.held(uow, job.account_id, [p.id for p in found.values()], EMAIL)
+    missing = sum(1 for p in found.values() if (p.id, UnlockKind.EMAIL) not in held)
+    bulk.reserve(uow, job, {CreditType.EMAIL: missing * UNLOCK_COST[UnlockKind.EMAIL]}, KIND)
+
+
+def process(uow: UnitOfWork, job, items: list) -> tuple[dict, Counter, dict | None]:
+    if job.params["destination"] == "csv":
+        post_url = job.params["post_url"]
+        return (
+            {i.seq: {**i.payload, "post_url": post_url, "status": "exported"} for i in items},
+            Counter(),
+            None,
+        )
+    actor = bulk.actor_of(job)
+    names = {i.payload["linkedin_url"]: i.payload.get("full_name") for i in items}
+    found = people.resolve_many(uow, list(names), names)
+    reserved = bulk.reserved_of(job)
+    held = unlock_many(
+        uow, actor, list(found.values()), EMAIL, KIND, reserved=reserved, partial=job.params["allow_partial"]
+    )
+    outcomes, added = {}, []
+    for i in items:
+        person = found[i.payload["linkedin_url"]]
+        reason = held[person.id].reasons[UnlockKind.EMAIL]
+        if reason.code is not ReasonCode.SKIPPED:
+            added.append(person.id)
+        outcomes[i.seq] = {
+            **i.payload,
+            "person_id": person.id,
+            "status": str(reason.code),
+            "email": held[person.id].values.get(UnlockKind.EMAIL),
+        }
+    if added:
+        now = utcnow()
+        uow.execute(
+            insert_ignoring_conflicts(uow.dialect, LEADS),
+            [
+                {
+                    "list_id": job.params["list_id"],
+                    "person_id": pid,
+                    "added_by": actor.user_id,
+                    "created_at": now,
+                }
+                for pid in added
+            ],
+        )
+    return outcomes, charged_of([h.reasons for h in held.values()]), reserved
+
+
+def finish(uow: UnitOfWork, job) -> dict:
+    bulk.release(uow, job, KIND)
+    return {
+        "destination": job.params["destination"],
+        "list_id": job.params["list_id"],
+        "duplicates_folded": job.params["duplicates"],
+        "counts": jobs.counts(uow, job.id),
+    }
+
+
+def csv_columns(job) -> tuple | None:
+    """The CSV destination's download: what the extension sent, nothing enriched."""
+    return CSV_COLUMNS if job.params["destination"] == "csv" else None

@@ -1,0 +1,205 @@
+"""R14–R16 and R23 through the API with a real worker (huey consumer threads) on the embedded
+queue and on Redis, on both database engines."""
+
+import csv
+import io
+import time
+
+import pytest
+
+
+def wait(client, job_id, limit=60):
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        job = client.get(f"/v1/jobs/{job_id}").json
+        if job["status"] in ("succeeded", "failed"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} still {job['status']} after {limit}s")
+
+
+def engagers(urls, engagement="like"):
+    return [
+        {"linkedin_url": u, "full_name": f"Name {i}", "engagement": engagement} for i, u in enumerate(urls)
+    ]
+
+
+@pytest.fixture
+def fifty(job_api):
+    """45 people with an email, 5 without; an account that already revealed 10 of them."""
+    urls = job_api.directory(45) + job_api.directory(5, start=45, email=False, phone=False)
+    user = job_api.account(email=100)
+    for u in urls[:10]:
+        assert user.post("/v1/extension/reveal", {"linkedin_url": u}).status_code == 200
+    user.list_id = user.post("/v1/lists", {"name": "post"}).json["id"]
+    user.urls = urls
+    return user
+
+
+def export(user, urls, **kw):
+    body = {
+        "post_url": "https://www.linkedin.com/posts/x-123",
+        "engagers": engagers(urls),
+        "destination": "list",
+        "list_id": user.list_id,
+        **kw,
+    }
+    r = user.post("/v1/extension/post-exports", body)
+    assert r.status_code == 202, r.json
+    return wait(user, r.json["job"]["id"])
+
+
+def test_r14_post_export_to_a_list_charges_one_credit_per_lead_pulled(fifty):
+    job = export(fifty, fifty.urls)
+    assert job["status"] == "succeeded" and job["progress"] == {"done": 50, "total": 50}
+    assert job["result"]["counts"] == {"charged": 35, "already_unlocked": 10, "not_found": 5}
+    assert job["credits"]["charged"]["email"] == 35
+    assert fifty.balance()["email"] == 100 - 10 - 35
+    assert len(fifty.get(f"/v1/lists/{fifty.list_id}/leads").json["leads"]) == 50
+    statuses = {r["linkedin_url"]: r["status"] for r in job["result"]["results"]}
+    assert statuses[fifty.urls[0]] == "already_unlocked" and statuses[fifty.urls[49]] == "not_found"
+
+
+def test_r14_duplicate_engagers_are_folded_and_charged_once(fifty):
+    spelled_twice = fifty.urls[10:12] + [fifty.urls[10].upper() + "/?trk=x"]
+    job = export(fifty, spelled_twice)
+    assert job["progress"]["total"] == 2 and job["credits"]["charged"]["email"] == 2
+
+
+def test_r14_post_export_to_csv_is_free_and_holds_no_emails(fifty):
+    body = {
+        "post_url": "https://www.linkedin.com/posts/x-123",
+        "engagers": engagers(fifty.urls[10:20], "comment"),
+        "destination": "csv",
+    }
+    job = wait(fifty, fifty.post("/v1/extension/post-exports", body).json["job"]["id"])
+    assert job["status"] == "succeeded" and job["credits"]["charged"]["email"] == 0
+    assert fifty.balance()["email"] == 90
+    r = fifty.get(f"/v1/jobs/{job['id']}/download")
+    assert r.status_code == 200 and r.mimetype == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(r.get_data(as_text=True))))
+    assert len(rows) == 10 and set(rows[0]) == {"full_name", "linkedin_url", "engagement", "post_url"}
+    assert rows[0]["engagement"] == "comment" and "@" not in r.get_data(as_text=True)
+
+
+def test_r23_insufficient_credits_fails_the_job_and_charges_nothing(job_api):
+    urls = job_api.directory(30)
+    poor = job_api.account(email=20)
+    poor.list_id = poor.post("/v1/lists", {"name": "L"}).json["id"]
+    job = export(poor, urls)
+    assert job["status"] == "failed" and job["error"]["code"] == "insufficient_credits"
+    assert (job["error"]["required"], job["error"]["available"]) == (30, 20)
+    assert poor.balance()["email"] == 20
+    assert poor.get(f"/v1/lists/{poor.list_id}/leads").json["leads"] == []
+
+
+def test_r23_allow_partial_charges_up_to_the_balance_and_skips_the_rest(job_api):
+    urls = job_api.directory(30)
+    poor = job_api.account(email=20)
+    poor.list_id = poor.post("/v1/lists", {"name": "L"}).json["id"]
+    job = export(poor, urls, allow_partial=True)
+    assert job["status"] == "succeeded"
+    assert job["result"]["counts"] == {"charged": 20, "skipped": 10}
+    assert [r["status"] for r in job["result"]["results"]][19:21] == ["charged", "skipped"]
+    assert poor.balance()["email"] == 0
+    assert len(poor.get(f"/v1/lists/{poor.list_id}/leads").json["leads"]) == 20
+
+
+def test_r23_ledger_shows_reservation_charges_and_release_summing_to_the_balance(fifty):
+    export(fifty, fifty.urls)
+    entries = fifty.get("/v1/credits/ledger?credit_type=email&limit=500").json["entries"]
+    actions = {e["action"] for e in entries}
+    assert {"post_export_reserve", "post_export", "post_export_release"} <= actions
+    assert sum(e["amount"] for e in entries) == fifty.balance()["email"]
+    charges = [e for e in entries if e["action"] == "post_export"]
+    assert len(charges) == 35 and all(e["person_id"] for e in charges)
+
+
+def test_r15_r16_list_export_charges_per_lead_not_yet_unlocked_and_twice_is_free(job_api):
+    urls = job_api.directory(6) + job_api.directory(2, start=6, email=True, phone=False)
+    user = job_api.account(email=100, phone=10)
+    lid = user.post("/v1/lists", {"name": "L"}).json["id"]
+    for u in urls:
+        user.post(f"/v1/extension/lists/{lid}/leads", {"linkedin_url": u})  # 8 email credits
+    user.post("/v1/extension/reveal", {"linkedin_url": urls[0], "fields": ["phone"]})  # 1 phone
+    job = wait(user, user.post(f"/v1/lists/{lid}/exports", {"include_phone": True}).json["job"]["id"])
+    assert job["status"] == "succeeded"
+    assert job["credits"]["charged"] == {"email": 0, "phone": 5, "tracking": 0}
+    assert user.balance() == {"email": 92, "phone": 4, "tracking": 5}
+    rows = list(
+        csv.DictReader(io.StringIO(user.get(f"/v1/jobs/{job['id']}/download").get_data(as_text=True)))
+    )
+    assert len(rows) == 8 and all(r["email"] for r in rows)
+    assert sum(1 for r in rows if r["phone"]) == 6
+    again = wait(user, user.post(f"/v1/lists/{lid}/exports", {"include_phone": True}).json["job"]["id"])
+    assert again["credits"]["charged"] == {"email": 0, "phone": 0, "tracking": 0}
+    assert user.get(f"/v1/jobs/{job['id']}/download").status_code == 200
+    assert user.balance() == {"email": 92, "phone": 4, "tracking": 5}
+
+
+def test_r15_list_export_charges_leads_whose_email_was_not_found_when_added(job_api):
+    urls = job_api.directory(3, email=False, phone=False)
+    user = job_api.account(email=10)
+    lid = user.post("/v1/lists", {"name": "L"}).json["id"]
+    for u in urls:
+        assert (
+            user.post(f"/v1/extension/lists/{lid}/leads", {"linkedin_url": u}).json["credits"]["charged"][
+                "email"
+            ]
+            == 0
+        )
+    job_api.directory(2, email=True, phone=False)  # the source now knows two of them
+    job = wait(user, user.post(f"/v1/lists/{lid}/exports", {}).json["job"]["id"])
+    assert job["credits"]["charged"]["email"] == 2
+    assert job["result"]["counts"] == {"charged": 2, "not_found": 1}
+    assert user.balance()["email"] == 8
+
+
+def test_csv_cells_that_look_like_formulas_are_neutralised(job_api):
+    job_api.admin.post(
+        "/v1/admin/directory",
+        {
+            "people": [
+                {
+                    "linkedin_url": "https://www.linkedin.com/in/evil",
+                    "full_name": '=HYPERLINK("http://x")',
+                    "title": "+cmd",
+                    "company": "@SUM(A1)",
+                    "email": "evil@x.example",
+                }
+            ]
+        },
+    )
+    user = job_api.account()
+    lid = user.post("/v1/lists", {"name": "L"}).json["id"]
+    user.post(f"/v1/extension/lists/{lid}/leads", {"linkedin_url": "linkedin.com/in/evil"})
+    job = wait(user, user.post(f"/v1/lists/{lid}/exports", {}).json["job"]["id"])
+    row = next(csv.DictReader(io.StringIO(user.get(f"/v1/jobs/{job['id']}/download").get_data(as_text=True))))
+    assert row["full_name"].startswith("'=") and row["title"] == "'+cmd" and row["company"] == "'@SUM(A1)"
+
+
+def test_bad_post_exports_are_refused_up_front_and_create_no_job(job_api):
+    user = job_api.account()
+    lid = user.post("/v1/lists", {"name": "L"}).json["id"]
+    base = {"post_url": "https://www.linkedin.com/posts/x", "destination": "list", "list_id": lid}
+    bad_url = engagers(["https://www.linkedin.com/in/ok", "https://www.linkedin.com/company/nope"])
+    r = user.post("/v1/extension/post-exports", {**base, "engagers": bad_url})
+    assert r.status_code == 422 and "1" in r.json["errors"]["engagers"]
+    too_many = engagers([f"https://www.linkedin.com/in/p{i}" for i in range(10_001)])
+    r = user.post("/v1/extension/post-exports", {**base, "engagers": too_many})
+    assert r.status_code == 422 and "10000" in str(r.json["errors"]["engagers"])
+    r = user.post(
+        "/v1/extension/post-exports", {**base, "list_id": "nope", "engagers": engagers(["linkedin.com/in/a"])}
+    )
+    assert r.status_code == 404
+    r = user.post(
+        "/v1/extension/post-exports", {**base, "list_id": None, "engagers": engagers(["linkedin.com/in/a"])}
+    )
+    assert r.status_code == 422
+    assert job_api.account().post(f"/v1/lists/{lid}/exports", {}).status_code == 404
+
+
+def test_jobs_of_another_account_are_404(fifty, job_api):
+    job = export(fifty, fifty.urls[:2])
+    other = job_api.account()
+    assert other.get(f"/v1/jobs/{job['id']}").status_code == 404
