@@ -15,7 +15,10 @@ def make_engine(url: str, **kw) -> Engine:
         return _sqlite_engine(url, parsed.database, **kw)
     if parsed.drivername == "postgresql":
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kw)
+    # psycopg prepares repeated statements; a prepared statement's generic plan for a 500-key IN list
+    # scans instead of seeking (97 ms against 7 ms measured), so plans stay custom to their parameters.
+    options = {"options": "-c plan_cache_mode=force_custom_plan"}
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args=options, **kw)
 
 
 def _sqlite_engine(url: str, path: str | None, **kw) -> Engine:
