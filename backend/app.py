@@ -9,14 +9,40 @@ from flask_smorest import Api
 
 from adapters.contacts.registry import load_provider
 from backend import cli
-from backend.api import admin, auth, credits, crm, errors, extension, idempotency, jobs, limits, lists, me
+from backend.api import (
+    admin,
+    auth,
+    credits,
+    crm,
+    errors,
+    extension,
+    idempotency,
+    jobs,
+    limits,
+    lists,
+    me,
+    searcher,
+    tracking,
+    uploads,
+)
 from backend.config import Settings
 from backend.jobs.queue import JobQueue
 from backend.persistence.db import make_engine
 from backend.persistence.unit_of_work import Store
 from schemas.common import ProblemSchema
 
-BLUEPRINTS = (admin.blp, me.blp, credits.blp, extension.blp, lists.blp, crm.blp, jobs.blp)
+BLUEPRINTS = (
+    admin.blp,
+    me.blp,
+    credits.blp,
+    extension.blp,
+    lists.blp,
+    crm.blp,
+    jobs.blp,
+    searcher.blp,
+    uploads.blp,
+    tracking.blp,
+)
 CORS_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key"]
 EXPOSED_HEADERS = ["Retry-After", "Idempotent-Replayed", "Content-Disposition", "Location"]
 

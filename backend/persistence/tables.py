@@ -218,3 +218,63 @@ class JobItem(SQLModel, table=True):
     payload: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     done: bool = False
     outcome: dict | None = Field(default=None, sa_column=Column(JSON))
+
+
+class SavedSearch(SQLModel, table=True):
+    __tablename__ = "saved_searches"
+    id: str = Field(primary_key=True, max_length=36)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=36)
+    name: str = Field(max_length=200)
+    query: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class SavedSearchPerson(SQLModel, table=True):
+    """R8: people put into a saved search; free, and no enrichment happens."""
+
+    __tablename__ = "saved_search_people"
+    saved_search_id: str = Field(foreign_key="saved_searches.id", primary_key=True, max_length=36)
+    person_id: str = Field(foreign_key="people.id", primary_key=True, max_length=36)
+    added_by: str | None = Field(default=None, max_length=36)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Notification(SQLModel, table=True):
+    """R22: a tracked person's job change or promotion, for the account that tracks them."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_account_id_id", "account_id", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: str = Field(foreign_key="accounts.id", max_length=36)
+    person_id: str = Field(foreign_key="people.id", max_length=36)
+    kind: str = Field(max_length=16)
+    before: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    after: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Upload(SQLModel, table=True):
+    """R18: a parsed CSV waiting for the user to confirm (or cancel) its estimated cost."""
+
+    __tablename__ = "uploads"
+    id: str = Field(primary_key=True, max_length=36)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=36)
+    user_id: str | None = Field(default=None, max_length=36)
+    purpose: str = Field(default="leads", max_length=16)
+    status: str = Field(default="awaiting_confirmation", max_length=24)
+    enrich: bool = False
+    validate_emails: bool = False
+    list_id: str | None = Field(default=None, max_length=36)
+    rows: int = 0
+    summary: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    job_id: str | None = Field(default=None, max_length=36)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class UploadRow(SQLModel, table=True):
+    """The distinct leads an upload detected (duplicates in the file folded), kept until confirmed."""
+
+    __tablename__ = "upload_rows"
+    upload_id: str = Field(foreign_key="uploads.id", primary_key=True, max_length=36)
+    seq: int = Field(primary_key=True)
+    payload: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
