@@ -8,6 +8,8 @@ from flask_cors import CORS
 from flask_smorest import Api
 
 from adapters.contacts.registry import load_provider
+from adapters.validation.http import HttpEmailValidator
+from adapters.validation.local import LocalEmailValidator
 from backend import cli
 from backend.api import (
     admin,
@@ -47,6 +49,13 @@ CORS_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key"]
 EXPOSED_HEADERS = ["Retry-After", "Idempotent-Replayed", "Content-Disposition", "Location"]
 
 
+def email_validator(settings: Settings):
+    """The configured validation service (EMAIL_VALIDATOR_URL/KEY), else the local one (no network)."""
+    if settings.email_validator_url:
+        return HttpEmailValidator(settings.email_validator_url, settings.email_validator_key or "")
+    return LocalEmailValidator()
+
+
 def _vary_on_origin(response):
     """Every answer depends on the Origin (flask-cors says so only when several origins are set)."""
     response.vary.add("Origin")
@@ -80,7 +89,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         },
     )
     engine = make_engine(settings.database_url)
-    store = Store(engine, load_provider(settings.contact_provider, settings.database_url))
+    store = Store(
+        engine, load_provider(settings.contact_provider, settings.database_url), email_validator(settings)
+    )
     app.extensions["store"] = store
     app.extensions["queue"] = JobQueue(store, settings)
     if settings.cors_origins:

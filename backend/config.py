@@ -33,6 +33,8 @@ class Settings:
     job_chunk_size: int = 500
     job_lease_seconds: float = 300.0  # a running job whose worker died is resumed after this
     job_pause_file: str | None = None  # crash tests: the file names a chunk to pause after
+    email_validator_url: str | None = None  # a validation service; without it, the local validator
+    email_validator_key: str | None = None
 
     @classmethod
     def from_env(cls, env=os.environ) -> Settings:
@@ -50,5 +52,7 @@ class Settings:
             job_chunk_size=int(env.get("JOB_CHUNK_SIZE") or defaults.job_chunk_size),
             job_lease_seconds=float(env.get("JOB_LEASE_SECONDS") or defaults.job_lease_seconds),
             job_pause_file=env.get("JOB_PAUSE_FILE") or None,
+            email_validator_url=env.get("EMAIL_VALIDATOR_URL") or None,
+            email_validator_key=env.get("EMAIL_VALIDATOR_KEY") or None,
             crm_allow_private_networks=_flag(env.get("CRM_ALLOW_PRIVATE_NETWORKS")),
         )

@@ -19,3 +19,9 @@ def actor() -> Actor:
 
 def settings() -> Settings:
     return current_app.config["SETTINGS"]
+
+
+def rewound(stream):
+    """An uploaded file from its start: a retried transaction reads it again."""
+    stream.seek(0)
+    return stream

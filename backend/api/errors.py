@@ -15,6 +15,7 @@ from backend.domain.errors import (
     InvalidInput,
     InvalidProfileUrl,
     NotFound,
+    TooLarge,
 )
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ DOMAIN = {
     InvalidProfileUrl: (422, "validation_error", "Not a LinkedIn profile URL"),
     InvalidInput: (422, "validation_error", "Invalid request"),
     NotFound: (404, "not_found", "Not found"),
+    TooLarge: (413, "payload_too_large", "Payload too large"),
     Conflict: (409, "conflict", "Conflict"),
     InsufficientCredits: (402, "insufficient_credits", "Insufficient credits"),
     IdempotencyConflict: (422, "idempotency_conflict", "Idempotency-Key reused with another body"),

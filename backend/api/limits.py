@@ -14,6 +14,16 @@ def bulk(view):
     return view
 
 
+def sized(limit: int):
+    """Mark a view with its own body limit (CSV uploads)."""
+
+    def mark(view):
+        view.body_limit = limit
+        return view
+
+    return mark
+
+
 def apply_body_limit() -> None:
     """before_request: the limit for this route; reading past it is a 413 naming the limit."""
     view = current_app.view_functions.get(request.endpoint or "")

@@ -1,7 +1,61 @@
-"""Routes: tracking (issue 6)."""
+"""Contact tracking (R20–R22): track, disable, list, notifications."""
 
 from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-blp = Blueprint("tracking", __name__, url_prefix="/v1", description="tracking")
+from backend.api.common import actor, rewound, run
+from backend.api.limits import bulk, sized
+from backend.services import tracking
+from backend.services.people import PersonRef
+from schemas import tracking as s
+from schemas.uploads import UploadFile
+
+blp = Blueprint("tracking", __name__, url_prefix="/v1", description="Contact tracking and notifications")
+
+
+def refs(body) -> list[PersonRef]:
+    return [PersonRef.parse(p) for p in body["people"]]
+
+
+@blp.route("/tracking", methods=["POST"])
+@bulk
+@blp.arguments(s.TrackingPeopleRequest)
+@blp.response(200, s.TrackResponse)
+def track(body):
+    """Track people: 1 tracking credit held per person newly tracked, all or nothing (R20)"""
+    return run(lambda uow: tracking.track(uow, actor(), refs(body)))
+
+
+@blp.route("/tracking/disable", methods=["POST"])
+@bulk
+@blp.arguments(s.TrackingPeopleRequest)
+@blp.response(200, s.DisableResponse)
+def disable(body):
+    """Stop tracking people; their credits are free again at once (R21)"""
+    return run(lambda uow: tracking.disable(uow, actor(), refs(body)))
+
+
+@blp.route("/tracking/uploads", methods=["POST"])
+@sized(6 * 2**20)
+@blp.arguments(UploadFile, location="files")
+@blp.response(200, s.TrackFileResponse)
+def track_file(files):
+    """Track every person in a CSV (settings > contact tracking), all or nothing (R20)"""
+    stream = files["file"].stream
+    return run(lambda uow: tracking.track_file(uow, actor(), rewound(stream)))
+
+
+@blp.route("/tracking", methods=["GET"])
+@blp.response(200, s.TrackedResponse)
+def tracked():
+    """The people the account tracks"""
+    return {"tracked": run(lambda uow: tracking.tracked(uow, actor()))}
+
+
+@blp.route("/notifications", methods=["GET"])
+@blp.arguments(s.NotificationsQuery, location="query")
+@blp.response(200, s.NotificationsResponse)
+def notifications(query):
+    """Job changes and promotions of tracked people, newest first (R22)"""
+    return run(lambda uow: tracking.notifications(uow, actor(), query["limit"], query.get("cursor")))

@@ -28,6 +28,10 @@ class Conflict(DomainError):
     """The resource is in a state that forbids the action."""
 
 
+class TooLarge(DomainError):
+    """A file or request over a documented limit (`limit` names it)."""
+
+
 class InsufficientCredits(DomainError):
     """R5: the balance cannot cover the charge; nothing was changed."""
 

@@ -60,7 +60,10 @@ class DeliverySender:
         )
         try:
             adapter = get_adapter(c.kind)(c.config, outbound)
-            result = adapter.push(Lead(**c.payload), delivery_id=c.id)
+            if "event" in c.payload:  # R22 notifications, queued for webhook connections only
+                result = adapter.send_event(c.payload["event"], c.payload["data"], message_id=c.id)
+            else:
+                result = adapter.push(Lead(**c.payload), delivery_id=c.id)
         except DeliveryError as exc:
             self._failed(c, exc.message, exc.retryable, exc.retry_after)
         except Exception as exc:  # noqa: BLE001  (an adapter bug must not stop the worker)

@@ -15,10 +15,10 @@ from backend.config import Settings
 from backend.domain.credits import render
 from backend.domain.errors import InsufficientCredits
 from backend.persistence.unit_of_work import Store
-from backend.services import bulk, jobs, list_exports, post_exports
+from backend.services import bulk, jobs, list_exports, post_exports, uploads
 
 log = logging.getLogger(__name__)
-KINDS = {post_exports.KIND: post_exports, list_exports.KIND: list_exports}
+KINDS = {post_exports.KIND: post_exports, list_exports.KIND: list_exports, uploads.KIND: uploads}
 
 
 def run_job(store: Store, settings: Settings, job_id: str) -> None:

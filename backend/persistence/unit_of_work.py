@@ -23,9 +23,10 @@ ATTEMPTS = 5
 class Store:
     """The database and the ports a use case may consult inside its transaction."""
 
-    def __init__(self, engine: Engine, contacts=None):
+    def __init__(self, engine: Engine, contacts=None, validator=None):
         self.engine = engine
         self.contacts = contacts
+        self.validator = validator
 
     def run(self, fn: Callable[[UnitOfWork], T], attempts: int = ATTEMPTS) -> T:
         return run(self, fn, attempts)
@@ -38,6 +39,7 @@ class UnitOfWork:
     def __init__(self, store: Store):
         self.engine = store.engine
         self.contacts = store.contacts
+        self.validator = store.validator
         self.dialect = self.engine.dialect.name
         self._session: Session | None = None
 

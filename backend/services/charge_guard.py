@@ -21,12 +21,14 @@ from sqlalchemy import and_, insert, select, update
 from backend.domain.credits import CREDIT_TYPES, CreditType, UnlockKind
 from backend.domain.errors import InsufficientCredits
 from backend.domain.reasons import Reason, ReasonCode
-from backend.persistence.tables import Balance, LedgerEntry, Unlock, utcnow
+from backend.domain.rules import TRACKING_HOLD
+from backend.persistence.tables import Balance, LedgerEntry, TrackedPerson, Unlock, utcnow
 from backend.persistence.unit_of_work import UnitOfWork
 
 BALANCES = Balance.__table__
 LEDGER = LedgerEntry.__table__
 UNLOCKS = Unlock.__table__
+TRACKED = TrackedPerson.__table__
 
 
 @dataclass(frozen=True)
@@ -257,3 +259,76 @@ def balances(uow: UnitOfWork, account_id: str) -> dict[CreditType, int]:
         select(BALANCES.c.credit_type, BALANCES.c.amount).where(BALANCES.c.account_id == account_id)
     ).all()
     return {CreditType(t): amount for t, amount in rows}
+
+
+def hold_tracking(uow: UnitOfWork, actor: Actor, person_ids: list[str]) -> tuple[list[str], list[str]]:
+    """R20: hold one tracking credit per person newly tracked; someone already tracked costs nothing.
+    All or nothing: when the free tracking credits cannot cover every new person, InsufficientCredits.
+    Answers (newly tracked, already tracked)."""
+    person_ids = sorted(set(person_ids))
+    lock_balances(uow, actor.account_id, [CreditType.TRACKING])
+    active = set(_tracked(uow, actor.account_id, person_ids, active=True))
+    new = [p for p in person_ids if p not in active]
+    if not new:
+        return [], sorted(active)
+    total = TRACKING_HOLD * len(new)
+    after = _move(uow, actor.account_id, CreditType.TRACKING, -total)
+    if after is None:
+        available = balances(uow, actor.account_id)[CreditType.TRACKING]
+        raise InsufficientCredits(str(CreditType.TRACKING), total, available)
+    now = utcnow()
+    known = set(_tracked(uow, actor.account_id, new, active=False))
+    if known:
+        uow.execute(
+            update(TRACKED)
+            .where(TRACKED.c.account_id == actor.account_id, TRACKED.c.person_id.in_(known))
+            .values(active=True, since=now)
+        )
+    fresh = [p for p in new if p not in known]
+    if fresh:
+        uow.execute(
+            insert(TRACKED),
+            [{"account_id": actor.account_id, "person_id": p, "active": True, "since": now} for p in fresh],
+        )
+    running, rows = after + total, []
+    for p in new:
+        running -= TRACKING_HOLD
+        rows.append(_entry(actor, CreditType.TRACKING, -TRACKING_HOLD, running, "tracking_hold", p, now))
+    uow.execute(insert(LEDGER), rows)
+    return new, sorted(active)
+
+
+def release_tracking(uow: UnitOfWork, actor: Actor, person_ids: list[str]) -> list[str]:
+    """R21: disabling tracking frees its credit at once. Answers the people actually released."""
+    person_ids = sorted(set(person_ids))
+    lock_balances(uow, actor.account_id, [CreditType.TRACKING])
+    active = _tracked(uow, actor.account_id, person_ids, active=True)
+    if not active:
+        return []
+    now = utcnow()
+    uow.execute(
+        update(TRACKED)
+        .where(TRACKED.c.account_id == actor.account_id, TRACKED.c.person_id.in_(active))
+        .values(active=False)
+    )
+    total = TRACKING_HOLD * len(active)
+    after = _move(uow, actor.account_id, CreditType.TRACKING, total)
+    running, rows = after - total, []
+    for p in active:
+        running += TRACKING_HOLD
+        rows.append(_entry(actor, CreditType.TRACKING, TRACKING_HOLD, running, "tracking_release", p, now))
+    uow.execute(insert(LEDGER), rows)
+    return active
+
+
+def _tracked(uow: UnitOfWork, account_id: str, person_ids: list[str], active: bool) -> list[str]:
+    found: list[str] = []
+    for i in range(0, len(person_ids), 500):
+        found += uow.execute(
+            select(TRACKED.c.person_id).where(
+                TRACKED.c.account_id == account_id,
+                TRACKED.c.active.is_(active),
+                TRACKED.c.person_id.in_(person_ids[i : i + 500]),
+            )
+        ).scalars()
+    return sorted(found)

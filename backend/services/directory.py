@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from backend.domain.identity import canonical_linkedin_url
 from backend.persistence.tables import DirectoryEntry, utcnow
 from backend.persistence.unit_of_work import UnitOfWork
+from backend.services import tracking
 
 DIRECTORY = DirectoryEntry.__table__
 FIELDS = ("full_name", "title", "company", "email", "phone")
@@ -19,17 +20,17 @@ def import_people(uow: UnitOfWork, people: list[dict]) -> dict:
         url = canonical_linkedin_url(p["linkedin_url"])
         rows[url] = {"linkedin_url": url, **{f: p.get(f) or None for f in FIELDS}, "updated_at": utcnow()}
     urls = sorted(rows)
-    existing = set()
+    before = {}
     for i in range(0, len(urls), 500):
-        existing.update(
-            uow.execute(
-                select(DIRECTORY.c.linkedin_url).where(DIRECTORY.c.linkedin_url.in_(urls[i : i + 500]))
-            ).scalars()
-        )
-    new = [rows[u] for u in urls if u not in existing]
+        found = uow.execute(select(DIRECTORY).where(DIRECTORY.c.linkedin_url.in_(urls[i : i + 500])))
+        before.update({r.linkedin_url: r._asdict() for r in found})
+    new = [rows[u] for u in urls if u not in before]
     if new:
         uow.execute(DIRECTORY.insert(), new)
-    for url in sorted(existing):
-        values = {k: v for k, v in rows[url].items() if k != "linkedin_url"}
-        uow.execute(update(DIRECTORY).where(DIRECTORY.c.linkedin_url == url).values(values))
-    return {"created": len(new), "updated": len(existing)}
+    if before:
+        changed = [
+            {"key": u, **{k: v for k, v in rows[u].items() if k != "linkedin_url"}} for u in sorted(before)
+        ]
+        uow.execute(update(DIRECTORY).where(DIRECTORY.c.linkedin_url == bindparam("key")), changed)
+    tracking.notify_changes(uow, {url: (before[url], rows[url]) for url in before})
+    return {"created": len(new), "updated": len(before)}

@@ -15,11 +15,12 @@ from backend.services.unlocking import Held, unlock
 EMAIL = (UnlockKind.EMAIL,)
 
 
-def reveal(uow: UnitOfWork, actor: Actor, ref: PersonRef, fields: list[str]) -> dict:
-    """R10: email costs 1 email credit, phone 1 phone credit, nothing when not found or held."""
+def reveal(uow: UnitOfWork, actor: Actor, ref: PersonRef, fields: list[str], action: str = "reveal") -> dict:
+    """R10: email costs 1 email credit, phone 1 phone credit, nothing when not found or held.
+    The searcher's reveal (R7) is the same charge; `action` names its surface in the ledger."""
     person = people.resolve(uow, ref)
     kinds = tuple(UnlockKind(f) for f in dict.fromkeys(fields))
-    held = unlock(uow, actor, person, kinds, "reveal")
+    held = unlock(uow, actor, person, kinds, action)
     return {"person": person_json(held), "credits": _credits(uow, actor, held)}
 
 

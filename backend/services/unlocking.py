@@ -42,8 +42,10 @@ def unlock_many(
     *,
     reserved: dict | None = None,
     partial: bool = False,
+    costs: dict[UnlockKind, int] = UNLOCK_COST,
 ) -> dict[str, Held]:
-    """`unlock` for many people in a few statements; bulk jobs pass their reservation (R23)."""
+    """`unlock` for many people in a few statements; bulk jobs pass their reservation (R23), and
+    uploads their own price (R17: enrichment at half a credit)."""
     result = {p.id: Held(p) for p in people}
     existing = charge_guard.held(uow, actor.account_id, result, kinds)
     for (pid, kind), row in existing.items():
@@ -59,7 +61,7 @@ def unlock_many(
                 continue
             value = _value(contact, kind)
             if value:
-                wanted.append(Unlocking(p.id, kind, UNLOCK_COST[kind], value))
+                wanted.append(Unlocking(p.id, kind, costs[kind], value))
             else:
                 result[p.id].reasons[kind] = Reason(ReasonCode.NOT_FOUND)
     outcome = charge_guard.charge_unlocks(uow, actor, action, wanted, reserved=reserved, partial=partial)

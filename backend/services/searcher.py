@@ -1,0 +1,194 @@
+"""The searcher's use cases (R7–R9): searching the directory shows only what the account holds,
+a reveal is the extension's charge, saved searches are free, and a sequence charges at enrollment."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections import Counter
+
+from sqlalchemy import and_, func, or_, select
+
+from backend.domain.credits import CreditType, UnlockKind
+from backend.domain.errors import InvalidInput, NotFound
+from backend.domain.reasons import Reason, ReasonCode
+from backend.persistence.statements import insert_ignoring_conflicts
+from backend.persistence.tables import DirectoryEntry, SavedSearch, SavedSearchPerson, utcnow
+from backend.persistence.unit_of_work import UnitOfWork
+from backend.services import charge_guard, extension, people, sequences
+from backend.services.charge_guard import Actor
+from backend.services.credit_report import charged_of, reasons_json, report
+from backend.services.people import PEOPLE, PersonRef
+from backend.services.unlocking import unlock_many
+
+DIRECTORY = DirectoryEntry.__table__
+SAVED_PEOPLE = SavedSearchPerson.__table__
+CONTACT_KINDS = (UnlockKind.EMAIL, UnlockKind.PHONE)
+DEFAULT_LIMIT, MAX_LIMIT = 25, 100
+
+
+def search(
+    uow: UnitOfWork,
+    actor: Actor,
+    q: str | None = None,
+    title: str | None = None,
+    company: str | None = None,
+    cursor: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> dict:
+    """R7/R9: searching is free and enriches nothing, so a row says only whether an email or phone
+    exists; the value itself appears only where the account (any teammate, R2) holds that unlock."""
+    d = DIRECTORY.c
+    stmt = select(
+        d.linkedin_url,
+        d.full_name,
+        d.title,
+        d.company,
+        _present(d.email).label("has_email"),
+        _present(d.phone).label("has_phone"),
+        PEOPLE.c.id.label("person_id"),
+    ).select_from(DIRECTORY.outerjoin(PEOPLE, PEOPLE.c.linkedin_url == d.linkedin_url))
+    if q:
+        stmt = stmt.where(or_(*(_contains(c, q) for c in (d.full_name, d.title, d.company))))
+    if title:
+        stmt = stmt.where(_contains(d.title, title))
+    if company:
+        stmt = stmt.where(_contains(d.company, company))
+    if cursor:
+        stmt = stmt.where(d.linkedin_url > _decode_cursor(cursor))
+    limit = max(1, min(limit, MAX_LIMIT))
+    rows = uow.execute(stmt.order_by(d.linkedin_url).limit(limit + 1)).all()
+    page = rows[:limit]
+    held = charge_guard.held(uow, actor.account_id, [r.person_id for r in page if r.person_id], CONTACT_KINDS)
+    return {
+        "people": [_search_row(r, held) for r in page],
+        "next_cursor": _encode_cursor(page[-1].linkedin_url) if len(rows) > limit else None,
+    }
+
+
+def reveal(uow: UnitOfWork, actor: Actor, ref: PersonRef, fields: list[str]) -> dict:
+    """R7: the extension's reveal (1 email / 1 phone credit, nothing when not found or held),
+    booked in the ledger as a searcher action."""
+    return extension.reveal(uow, actor, ref, fields, action="search_reveal")
+
+
+def create_saved_search(uow: UnitOfWork, actor: Actor, name: str, query: dict) -> dict:
+    row = SavedSearch(id=str(uuid.uuid4()), account_id=actor.account_id, name=name, query=query)
+    uow.session.add(row)
+    uow.session.flush()
+    return _saved_search_json(row)
+
+
+def all_saved_searches(uow: UnitOfWork, actor: Actor) -> list[dict]:
+    rows = uow.session.execute(
+        select(SavedSearch)
+        .where(SavedSearch.account_id == actor.account_id)
+        .order_by(SavedSearch.created_at, SavedSearch.id)
+    ).scalars()
+    return [_saved_search_json(r) for r in rows]
+
+
+def add_people(uow: UnitOfWork, actor: Actor, saved_search_id: str, refs: list[PersonRef]) -> dict:
+    """R8: always free. People are only named (R1), never looked up or unlocked, so nothing is charged
+    and no contact data is answered; a person already in the saved search stays there once."""
+    saved = uow.session.get(SavedSearch, saved_search_id)
+    if saved is None or saved.account_id != actor.account_id:
+        raise NotFound(f"no saved search {saved_search_id!r}")
+    found = _resolve_refs(uow, refs)
+    now = utcnow()
+    rows = [
+        {"saved_search_id": saved.id, "person_id": p.id, "added_by": actor.user_id, "created_at": now}
+        for p in sorted(found, key=lambda p: p.id)  # one insert order everywhere: no deadlocks
+    ]
+    stmt = insert_ignoring_conflicts(uow.dialect, SAVED_PEOPLE).returning(SAVED_PEOPLE.c.person_id)
+    added = set(uow.execute(stmt, rows).scalars()) if rows else set()
+    free = {CreditType.EMAIL: Reason(ReasonCode.FREE_ACTION)}
+    results = [
+        {**_who(p), "status": "added" if p.id in added else "already_added", "reasons": reasons_json(free)}
+        for p in found
+    ]
+    return {
+        "results": results,
+        "added": len(added),
+        "already_added": len(found) - len(added),
+        "credits": report(uow, actor, Counter(), free),
+    }
+
+
+def enroll_many(uow: UnitOfWork, actor: Actor, sequence_id: str, refs: list[PersonRef]) -> dict:
+    """R9: the searcher enriches only when a person is put into a sequence: 1 email credit unless the
+    account holds it (R3), nothing for people whose email is not found (R4), who are not enrolled.
+    All or nothing (R5): if the balance cannot cover every charge, nothing is charged or enrolled."""
+    sequence = sequences.get(uow, actor, sequence_id)
+    found = _resolve_refs(uow, refs)
+    held = unlock_many(uow, actor, found, (UnlockKind.EMAIL,), "enroll")
+    results = []
+    for p in found:
+        status = "not_found"
+        if held[p.id].values.get(UnlockKind.EMAIL):
+            created, _ = sequences.enroll(uow, actor, sequence, held[p.id], "unlocked")
+            status = "enrolled" if created else "already_enrolled"
+        results.append({**_who(p), "status": status, "reasons": reasons_json(held[p.id].reasons)})
+    charged = charged_of([h.reasons for h in held.values()])
+    return {"results": results, "credits": report(uow, actor, charged)}
+
+
+def _resolve_refs(uow: UnitOfWork, refs: list[PersonRef]) -> list:
+    """The distinct people named, in the order first named; a URL never seen becomes a person (R1),
+    an unknown person_id is a 404 like everywhere else."""
+    by_url = people.resolve_many(uow, [r.linkedin_url for r in refs if r.linkedin_url])
+    ids = list(dict.fromkeys(r.person_id for r in refs if r.person_id))
+    by_id = {}
+    for i in range(0, len(ids), 500):
+        rows = uow.execute(select(PEOPLE).where(PEOPLE.c.id.in_(ids[i : i + 500]))).all()
+        by_id.update({r.id: r for r in rows})
+    missing = [pid for pid in ids if pid not in by_id]
+    if missing:
+        raise NotFound(f"no person {missing[0]!r}")
+    named = (by_url[r.linkedin_url] if r.linkedin_url else by_id[r.person_id] for r in refs)
+    return list({p.id: p for p in named}.values())
+
+
+def _who(person) -> dict:
+    return {"person_id": person.id, "linkedin_url": person.linkedin_url}
+
+
+def _search_row(row, held: dict) -> dict:
+    email, phone = (held.get((row.person_id, kind)) for kind in CONTACT_KINDS)
+    return {
+        "linkedin_url": row.linkedin_url,
+        "person_id": row.person_id,
+        "full_name": row.full_name,
+        "title": row.title,
+        "company": row.company,
+        "has_email": bool(row.has_email),
+        "has_phone": bool(row.has_phone),
+        "email": email.value if email else None,
+        "phone": phone.value if phone else None,
+    }
+
+
+def _present(column):
+    return and_(column.is_not(None), column != "")
+
+
+def _contains(column, text: str):
+    """Case-insensitive substring match spelled the same on SQLite and PostgreSQL (no ILIKE); the
+    user's `%`, `_` and `\\` are literal."""
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return func.lower(column).like(f"%{escaped}%", escape="\\")
+
+
+def _encode_cursor(linkedin_url: str) -> str:
+    return base64.urlsafe_b64encode(linkedin_url.encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        return base64.b64decode(cursor, altchars=b"-_", validate=True).decode()
+    except ValueError as exc:  # binascii.Error, non-ASCII, UnicodeDecodeError
+        raise InvalidInput("not a cursor this API answered", fields={"cursor": ["invalid cursor"]}) from exc
+
+
+def _saved_search_json(row: SavedSearch) -> dict:
+    return {"id": row.id, "name": row.name, "query": row.query, "created_at": row.created_at}

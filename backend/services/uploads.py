@@ -1,0 +1,314 @@
+"""CSV uploads (R17–R19): parse and estimate without charging, then — once the user confirms — a job
+that enriches (0.5 email credit, only when something is found; it unlocks the lead, R19) and/or
+validates emails (0.5 email credit each), never charging more than the estimate (R18)."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections import Counter
+
+from sqlalchemy import delete, insert, literal, select, update
+
+from backend.domain.credits import HALF, CreditType, UnlockKind, render
+from backend.domain.errors import Conflict, InvalidInput, NotFound, TooLarge
+from backend.domain.lead_files import MAX_KEPT_BAD_ROWS, BadRow, LeadFileError, Limits, read_leads
+from backend.domain.reasons import Reason, ReasonCode
+from backend.domain.rules import UPLOAD_ENRICH_COST, UPLOAD_VALIDATE_COST
+from backend.persistence.statements import insert_ignoring_conflicts
+from backend.persistence.tables import JobItem, ListLead, Upload, UploadRow, utcnow
+from backend.persistence.unit_of_work import UnitOfWork
+from backend.services import bulk, charge_guard, jobs, lists, people
+from backend.services.charge_guard import Actor, Unlocking
+from backend.services.unlocking import unlock_many
+
+KIND = "upload"
+LIMITS = Limits(max_bytes=100 * 2**20, max_rows=1_000_000)
+UPLOADS, ROWS, ITEMS, LEADS = Upload.__table__, UploadRow.__table__, JobItem.__table__, ListLead.__table__
+BATCH = 2000
+BAD_ROWS_SHOWN = 100
+COLUMNS = (
+    "line",
+    "linkedin_url",
+    "email",
+    "full_name",
+    "company",
+    "title",
+    "enrich",
+    "validation",
+    "validation_reasons",
+)
+
+
+def parse(stream, limits: Limits | None = None):
+    """Distinct leads (the first row of each key wins) and the bad rows, reading the file once."""
+    limits = limits or LIMITS
+    try:
+        seen: set[bytes] = set()
+        for row in read_leads(stream, limits):
+            if isinstance(row, BadRow):
+                yield row
+                continue
+            digest = hashlib.blake2b(row.key.encode(), digest_size=16).digest()
+            if digest not in seen:
+                seen.add(digest)
+                yield row
+    except LeadFileError as exc:
+        if exc.code in ("too_large", "too_many_rows"):
+            raise TooLarge(
+                exc.message,
+                limit=limits.max_bytes if exc.code == "too_large" else None,
+                max_rows=limits.max_rows,
+            ) from exc
+        raise InvalidInput(exc.message, fields={"file": [exc.message]}, reason=exc.code) from exc
+
+
+def create(uow: UnitOfWork, actor: Actor, stream, enrich: bool, validate: bool, list_id: str | None) -> dict:
+    """R18: detect the leads and answer the most the chosen options can cost; nothing is charged."""
+    if list_id:
+        lists.get(uow, actor, list_id)
+    upload_id = str(uuid.uuid4())
+    uow.execute(
+        insert(UPLOADS).values(
+            id=upload_id,
+            account_id=actor.account_id,
+            user_id=actor.user_id,
+            status="awaiting_confirmation",
+            enrich=enrich,
+            validate_emails=validate,
+            list_id=list_id,
+            rows=0,
+            summary={},
+            created_at=utcnow(),
+        )
+    )
+    rows, bad, bad_count, batch = 0, [], 0, []
+    for row in parse(stream):
+        if isinstance(row, BadRow):
+            bad_count += 1
+            if len(bad) < MAX_KEPT_BAD_ROWS:
+                bad.append({"line": row.line, "reason": row.reason})
+            continue
+        batch.append({"upload_id": upload_id, "seq": rows, "payload": _payload(row)})
+        rows += 1
+        if len(batch) == BATCH:
+            uow.execute(insert(ROWS), batch)
+            batch = []
+    if batch:
+        uow.execute(insert(ROWS), batch)
+    summary = {"bad_rows": bad, "bad_count": bad_count}
+    uow.execute(update(UPLOADS).where(UPLOADS.c.id == upload_id).values(rows=rows, summary=summary))
+    return upload_json(uow.execute(select(UPLOADS).where(UPLOADS.c.id == upload_id)).one())
+
+
+def _payload(row) -> dict:
+    return {
+        "line": row.line,
+        "linkedin_url": row.linkedin_url,
+        "email": row.email,
+        "full_name": row.full_name,
+        "company": row.company,
+        "title": row.title,
+    }
+
+
+def maximum(upload) -> int:
+    """R17/R18: 0.5 email credit per lead per chosen option."""
+    per_lead = (UPLOAD_ENRICH_COST if upload.enrich else 0) + (
+        UPLOAD_VALIDATE_COST if upload.validate_emails else 0
+    )
+    return upload.rows * per_lead
+
+
+def upload_json(upload) -> dict:
+    return {
+        "id": upload.id,
+        "status": upload.status,
+        "rows": upload.rows,
+        "options": {"enrich": upload.enrich, "validate": upload.validate_emails},
+        "list_id": upload.list_id,
+        "estimate": {
+            "max": {str(t): render(maximum(upload) if t is CreditType.EMAIL else 0) for t in CreditType}
+        },
+        "bad_rows": {
+            "count": upload.summary.get("bad_count", 0),
+            "rows": upload.summary.get("bad_rows", [])[:BAD_ROWS_SHOWN],
+        },
+        "job_id": upload.job_id,
+        "created_at": upload.created_at,
+    }
+
+
+def _awaiting(uow: UnitOfWork, actor: Actor, upload_id: str):
+    upload = uow.execute(select(UPLOADS).where(UPLOADS.c.id == upload_id)).first()
+    if upload is None or upload.account_id != actor.account_id:
+        raise NotFound(f"no upload {upload_id!r}")
+    if upload.status != "awaiting_confirmation":
+        raise Conflict(
+            f"this upload is already {upload.status}; upload the file again to start over",
+            job_id=upload.job_id,
+        )
+    return upload
+
+
+def confirm(uow: UnitOfWork, actor: Actor, upload_id: str) -> dict:
+    """The user accepted the estimate: the detected leads become a job (queued by the caller)."""
+    upload = _awaiting(uow, actor, upload_id)
+    params = {
+        "upload_id": upload.id,
+        "enrich": upload.enrich,
+        "validate": upload.validate_emails,
+        "list_id": upload.list_id,
+        "max": maximum(upload),
+    }
+    job = jobs.create(uow, actor, KIND, params, [])
+    uow.execute(
+        insert(ITEMS).from_select(
+            ["job_id", "seq", "payload", "done"],
+            select(literal(job["id"]), ROWS.c.seq, ROWS.c.payload, literal(False)).where(
+                ROWS.c.upload_id == upload.id
+            ),
+        )
+    )
+    uow.execute(update(jobs.JOBS).where(jobs.JOBS.c.id == job["id"]).values(progress_total=upload.rows))
+    uow.execute(delete(ROWS).where(ROWS.c.upload_id == upload.id))
+    uow.execute(update(UPLOADS).where(UPLOADS.c.id == upload.id).values(status="confirmed", job_id=job["id"]))
+    return {**job, "progress": {"done": 0, "total": upload.rows}}
+
+
+def cancel(uow: UnitOfWork, actor: Actor, upload_id: str) -> dict:
+    upload = _awaiting(uow, actor, upload_id)
+    uow.execute(delete(ROWS).where(ROWS.c.upload_id == upload.id))
+    uow.execute(update(UPLOADS).where(UPLOADS.c.id == upload.id).values(status="cancelled"))
+    return {"id": upload.id, "status": "cancelled", "credits": {"charged": {str(t): 0 for t in CreditType}}}
+
+
+# The job -----------------------------------------------------------------------------------------
+
+
+def begin(uow: UnitOfWork, job) -> None:
+    """Set the estimate aside: the actual charge can only be lower (R18)."""
+    bulk.reserve(uow, job, {CreditType.EMAIL: job.params["max"]} if job.params["max"] else {}, KIND)
+
+
+def process(uow: UnitOfWork, job, items: list) -> tuple[dict, Counter, dict | None]:
+    actor = bulk.actor_of(job)
+    found = _people(uow, [i.payload for i in items])
+    ids = list({p.id: p for p in found.values()})
+    before = charge_guard.held(uow, actor.account_id, ids, (UnlockKind.EMAIL, UnlockKind.VALIDATION))
+    reserved = bulk.reserved_of(job)
+    enriched = {}
+    if job.params["enrich"]:
+        enriched = unlock_many(
+            uow,
+            actor,
+            list({p.id: p for p in found.values()}.values()),
+            (UnlockKind.EMAIL,),
+            "upload_enrich",
+            reserved=reserved,
+            costs={UnlockKind.EMAIL: HALF},
+        )
+    outcomes, charged = {}, Counter()
+    for h in enriched.values():
+        charged[CreditType.EMAIL] += h.reasons[UnlockKind.EMAIL].amount
+    verdicts = (
+        _validate(uow, job, actor, items, found, enriched, before, reserved) if job.params["validate"] else {}
+    )
+    for i in items:
+        person = found[_key(i.payload)]
+        held = enriched.get(person.id)
+        enrich = held.reasons[UnlockKind.EMAIL].code if held else None
+        verdict = verdicts.get(i.seq)
+        charged[CreditType.EMAIL] += verdict[1] if verdict else 0
+        outcomes[i.seq] = {
+            **i.payload,
+            "person_id": person.id,
+            "email": (held.values.get(UnlockKind.EMAIL) if held else None) or i.payload["email"],
+            "enrich": str(enrich) if enrich else None,
+            "validation": verdict[0]["status"] if verdict else None,
+            "validation_reasons": " ".join(verdict[0]["reasons"]) if verdict else None,
+            "status": _status(enrich, verdict),
+        }
+    if job.params["list_id"]:
+        now = utcnow()
+        uow.execute(
+            insert_ignoring_conflicts(uow.dialect, LEADS),
+            [
+                {
+                    "list_id": job.params["list_id"],
+                    "person_id": pid,
+                    "added_by": actor.user_id,
+                    "created_at": now,
+                }
+                for pid in ids
+            ],
+        )
+    return outcomes, charged, reserved
+
+
+def _status(enrich, verdict) -> str:
+    """The row's headline for the job's counts: the enrichment's reason, else the validation's verdict."""
+    if enrich:
+        return str(enrich)
+    return verdict[0]["status"] if verdict else "imported"
+
+
+def _key(payload: dict) -> str:
+    return payload["linkedin_url"] or payload["email"].strip().lower()
+
+
+def _people(uow: UnitOfWork, payloads: list[dict]) -> dict:
+    """R1: rows with a profile URL are that person; rows with only an email are keyed by it."""
+    names = {_key(p): p["full_name"] for p in payloads}
+    urls = [p["linkedin_url"] for p in payloads if p["linkedin_url"]]
+    emails = [p["email"] for p in payloads if not p["linkedin_url"]]
+    found = people.resolve_many(uow, urls, names) if urls else {}
+    if emails:
+        found.update(people.resolve_emails(uow, emails, names))
+    return found
+
+
+def _validate(uow, job, actor, items, found, enriched, before, reserved) -> dict:
+    """R17: 0.5 per validated email. An email the account unlocked before this upload was validated
+    when it was unlocked (R15), and a validation is never charged twice; no email, nothing to check."""
+    todo, verdicts = {}, {}
+    for i in items:
+        person = found[_key(i.payload)]
+        held = enriched.get(person.id)
+        email = (held.values.get(UnlockKind.EMAIL) if held else None) or i.payload["email"]
+        covered = (person.id, UnlockKind.EMAIL) in before or (person.id, UnlockKind.VALIDATION) in before
+        if email and not covered:
+            todo.setdefault(person.id, (email, []))[1].append(i.seq)
+        elif email:
+            verdicts[i.seq] = ({"status": "covered", "reasons": [str(ReasonCode.ALREADY_UNLOCKED)]}, 0)
+        else:
+            verdicts[i.seq] = ({"status": "no_email", "reasons": [str(ReasonCode.NOT_FOUND)]}, 0)
+    if not todo:
+        return verdicts
+    results = uow.validator.validate_many([email for email, _ in todo.values()])
+    wanted = [
+        Unlocking(pid, UnlockKind.VALIDATION, UPLOAD_VALIDATE_COST, v.status)
+        for pid, v in zip(todo, results, strict=True)
+    ]
+    outcome = charge_guard.charge_unlocks(uow, actor, "upload_validate", wanted, reserved=reserved)
+    for (pid, (_, seqs)), verdict in zip(todo.items(), results, strict=True):
+        reason: Reason = outcome.reasons[(pid, UnlockKind.VALIDATION)]
+        for n, seq in enumerate(seqs):
+            verdicts[seq] = (
+                {"status": verdict.status, "reasons": list(verdict.reasons)},
+                reason.amount if n == 0 else 0,
+            )
+    return verdicts
+
+
+def finish(uow: UnitOfWork, job) -> dict:
+    bulk.release(uow, job, KIND)
+    return {
+        "upload_id": job.params["upload_id"],
+        "counts": jobs.counts(uow, job.id),
+        "max": render(job.params["max"]),
+    }
+
+
+def csv_columns(job) -> tuple:
+    return COLUMNS

@@ -1,0 +1,67 @@
+"""Contact tracking and notifications (R20–R22)."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from schemas.common import CreditsSchema, PersonRef
+
+
+class TrackingPeopleRequest(Schema):
+    people = fields.List(fields.Nested(PersonRef), required=True, validate=validate.Length(min=1, max=10_000))
+
+
+class TrackingResult(Schema):
+    person_id = fields.String()
+    linkedin_url = fields.String(allow_none=True)
+    reasons = fields.Dict(metadata={"description": "tracking: held, already_tracked, released"})
+
+
+class TrackResponse(Schema):
+    tracked = fields.Integer()
+    already_tracked = fields.Integer()
+    results = fields.List(fields.Nested(TrackingResult))
+    credits = fields.Nested(CreditsSchema)
+
+
+class TrackFileResponse(TrackResponse):
+    bad_rows = fields.Dict(metadata={"description": "count, and the first 100 rows: line and reason"})
+
+
+class DisableResponse(Schema):
+    disabled = fields.Integer()
+    results = fields.List(fields.Nested(TrackingResult))
+    credits = fields.Nested(CreditsSchema)
+
+
+class TrackedPersonSchema(Schema):
+    person_id = fields.String()
+    linkedin_url = fields.String(allow_none=True)
+    full_name = fields.String(allow_none=True)
+    company = fields.String(allow_none=True)
+    title = fields.String(allow_none=True)
+    since = fields.DateTime()
+
+
+class TrackedResponse(Schema):
+    tracked = fields.List(fields.Nested(TrackedPersonSchema))
+
+
+class NotificationSchema(Schema):
+    id = fields.String()
+    kind = fields.String(metadata={"description": "job_change (company changed) | promotion (title changed)"})
+    person_id = fields.String()
+    linkedin_url = fields.String(allow_none=True)
+    before = fields.Dict()
+    after = fields.Dict()
+    created_at = fields.DateTime()
+
+
+class NotificationsQuery(Schema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    cursor = fields.Integer(validate=validate.Range(min=1))
+
+
+class NotificationsResponse(Schema):
+    notifications = fields.List(fields.Nested(NotificationSchema))
+    next_cursor = fields.String(allow_none=True)
