@@ -17,7 +17,13 @@ class UploadFile(Schema):
     file = FILE
 
 
+class NoFields(Schema):
+    """A multipart body whose only part is the file."""
+
+
 class UploadForm(Schema):
+    """The form fields of a multipart upload (the file travels beside them)."""
+
     enrich = fields.Boolean(load_default=False, metadata={"description": "0.5 email credit per lead found"})
     validate_ = fields.Boolean(
         data_key="validate",
@@ -25,6 +31,12 @@ class UploadForm(Schema):
         metadata={"description": "0.5 email credit per email validated"},
     )
     list_id = fields.String(validate=validate.Length(min=1, max=36))
+
+
+class UploadRequest(UploadForm):
+    """The whole multipart body, for the OpenAPI document."""
+
+    file = FILE
 
 
 class BadRows(Schema):

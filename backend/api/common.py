@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from flask import current_app, g
+from flask import current_app, g, request
+from marshmallow import ValidationError
 
 from backend.config import Settings
+from backend.domain.errors import InvalidInput
 from backend.services.charge_guard import Actor
 
 
@@ -19,6 +21,22 @@ def actor() -> Actor:
 
 def settings() -> Settings:
     return current_app.config["SETTINGS"]
+
+
+def multipart(form_schema, file_field: str = "file") -> tuple[dict, object]:
+    """The form fields (validated by their schema) and the uploaded file of a multipart request; a
+    missing file or a bad field is a 422 naming it, before anything is read."""
+    try:
+        form = form_schema().load(request.form.to_dict())
+    except ValidationError as exc:
+        raise InvalidInput("the form has invalid fields", fields=exc.messages) from exc
+    upload = request.files.get(file_field)
+    if upload is None:
+        raise InvalidInput(
+            f"send the CSV as the multipart/form-data field {file_field!r}",
+            fields={file_field: ["missing file"]},
+        )
+    return form, rewound(upload.stream)
 
 
 def rewound(stream):

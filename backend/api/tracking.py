@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from backend.api.common import actor, rewound, run
+from backend.api.common import actor, multipart, rewound, run
 from backend.api.limits import bulk, sized
+from backend.api.uploads import multipart_body
 from backend.services import tracking
 from backend.services.people import PersonRef
 from schemas import tracking as s
-from schemas.uploads import UploadFile
+from schemas.uploads import NoFields, UploadFile
 
 blp = Blueprint("tracking", __name__, url_prefix="/v1", description="Contact tracking and notifications")
 
@@ -38,11 +39,11 @@ def disable(body):
 
 @blp.route("/tracking/uploads", methods=["POST"])
 @sized(6 * 2**20)
-@blp.arguments(UploadFile, location="files")
+@blp.doc(**multipart_body(UploadFile))
 @blp.response(200, s.TrackFileResponse)
-def track_file(files):
+def track_file():
     """Track every person in a CSV (settings > contact tracking), all or nothing (R20)"""
-    stream = files["file"].stream
+    _, stream = multipart(NoFields)
     return run(lambda uow: tracking.track_file(uow, actor(), rewound(stream)))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import current_app
 from flask_smorest import Blueprint
 
-from backend.api.common import actor, rewound, run
+from backend.api.common import actor, multipart, rewound, run
 from backend.api.limits import sized
 from backend.services import uploads
 from schemas import uploads as s
@@ -14,14 +14,18 @@ blp = Blueprint("uploads", __name__, url_prefix="/v1", description="CSV uploads:
 UPLOAD_LIMIT = uploads.LIMITS.max_bytes + 2**20  # the file plus the multipart envelope
 
 
+def multipart_body(schema) -> dict:
+    """flask-smorest documents form and files as two bodies; a multipart upload is one."""
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
+
+
 @blp.route("/uploads", methods=["POST"])
 @sized(UPLOAD_LIMIT)
-@blp.arguments(s.UploadForm, location="form")
-@blp.arguments(s.UploadFile, location="files")
+@blp.doc(**multipart_body(s.UploadRequest))
 @blp.response(201, s.UploadSchema)
-def create(form, files):
+def create():
     """Upload leads: answers the leads detected and the most the options can cost; charges nothing (R18)"""
-    stream = files["file"].stream
+    form, stream = multipart(s.UploadForm)
     return run(
         lambda uow: uploads.create(
             uow, actor(), rewound(stream), form["enrich"], form["validate_"], form.get("list_id")
