@@ -30,7 +30,7 @@ def authenticate() -> None:
             raise Unauthorized("admin routes need the operator's admin token")
         g.actor = None
         return
-    actor = current_app.extensions["store"].run(lambda uow: accounts.actor_for_token(uow, token))
+    actor = current_app.extensions["store"].run(lambda uow: accounts.actor_for_token(uow, token), write=False)
     if actor is None:
         raise Unauthorized("the API token is not valid")
     g.actor = actor

@@ -15,6 +15,11 @@ def run(fn):
     return current_app.extensions["store"].run(fn)
 
 
+def read(fn):
+    """Run a read-only use case: on SQLite it neither takes nor waits for the write lock."""
+    return current_app.extensions["store"].run(fn, write=False)
+
+
 def actor() -> Actor:
     return g.actor
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from backend.api.common import actor, run
+from backend.api.common import actor, read
 from backend.api.limits import bulk
 from backend.services import credits
 from schemas import credits as s
@@ -16,7 +16,7 @@ blp = Blueprint("credits", __name__, url_prefix="/v1", description="Credits: bal
 @blp.response(200, s.CreditsSummary)
 def summary():
     """Balances per credit type, and tracking credits in use and free"""
-    return run(lambda uow: credits.summary(uow, actor()))
+    return read(lambda uow: credits.summary(uow, actor()))
 
 
 @blp.route("/credits/ledger", methods=["GET"])
@@ -24,7 +24,7 @@ def summary():
 @blp.response(200, s.LedgerPage)
 def ledger(query):
     """The account's ledger, newest first, paginated by cursor"""
-    return run(
+    return read(
         lambda uow: credits.ledger(
             uow, actor(), query.get("credit_type"), query["limit"], query.get("cursor")
         )
@@ -44,4 +44,4 @@ def estimate(body):
         "list_id": body.get("list_id"),
     }
     options = {k: v for k, v in options.items() if v is not None}
-    return run(lambda uow: credits.estimate(uow, actor(), body["action"], body["people"], options))
+    return read(lambda uow: credits.estimate(uow, actor(), body["action"], body["people"], options))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from backend.api.common import actor, run, settings
+from backend.api.common import actor, read, run, settings
 from backend.services import crm
 from schemas import crm as s
 from schemas.extension import DeliverySchema
@@ -27,7 +27,7 @@ def create_connection(body):
 @blp.response(200, s.ConnectionsResponse)
 def all_connections():
     """The account's connections with their health, without secrets"""
-    return {"connections": run(lambda uow: crm.all_connections(uow, actor()))}
+    return {"connections": read(lambda uow: crm.all_connections(uow, actor()))}
 
 
 @blp.route("/deliveries", methods=["GET"])
@@ -35,7 +35,7 @@ def all_connections():
 @blp.response(200, s.DeliveriesResponse)
 def deliveries(query):
     """Deliveries, newest first, optionally by status"""
-    return {"deliveries": run(lambda uow: crm.deliveries(uow, actor(), query.get("status")))}
+    return {"deliveries": read(lambda uow: crm.deliveries(uow, actor(), query.get("status")))}
 
 
 @blp.route("/deliveries/<delivery_id>/retry", methods=["POST"])

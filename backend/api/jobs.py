@@ -8,7 +8,7 @@ import io
 from flask import Response, current_app, stream_with_context
 from flask_smorest import Blueprint
 
-from backend.api.common import actor, run
+from backend.api.common import actor, read, run
 from backend.api.limits import bulk
 from backend.domain.csv_cells import neutralise
 from backend.domain.errors import Conflict, NotFound
@@ -64,14 +64,14 @@ def list_export(body, list_id):
 @blp.response(200, s.JobSchema)
 def get_job(job_id):
     """A job's status, progress, charges and, when done, its per-lead results"""
-    return run(lambda uow: jobs.get(uow, actor(), job_id))
+    return read(lambda uow: jobs.get(uow, actor(), job_id))
 
 
 @blp.route("/jobs/<job_id>/download", methods=["GET"])
 @blp.response(200, description="text/csv")
 def download(job_id):
     """The job's CSV (post export to CSV, list export). Downloading again charges nothing."""
-    job, columns = run(lambda uow: _downloadable(uow, job_id))
+    job, columns = read(lambda uow: _downloadable(uow, job_id))
     store = current_app.extensions["store"]
 
     def lines():
@@ -79,7 +79,7 @@ def download(job_id):
         writer = csv.writer(buf)
         writer.writerow(columns)
         after = -1
-        while page := store.run(lambda uow, after=after: jobs.outcome_page(uow, job.id, after, PAGE)):
+        while page := store.run(lambda uow, a=after: jobs.outcome_page(uow, job.id, a, PAGE), write=False):
             for seq, outcome in page:
                 writer.writerow([neutralise(outcome.get(c)) for c in columns])
                 after = seq

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from backend.api.common import actor, run
+from backend.api.common import actor, read, run
 from backend.services import lists, sequences
 from schemas import lists as s
 
@@ -23,14 +23,14 @@ def create_list(body):
 @blp.response(200, s.ListsResponse)
 def all_lists():
     """The account's Lists"""
-    return {"lists": run(lambda uow: lists.all_lists(uow, actor()))}
+    return {"lists": read(lambda uow: lists.all_lists(uow, actor()))}
 
 
 @blp.route("/lists/<list_id>/leads", methods=["GET"])
 @blp.response(200, s.LeadsResponse)
 def list_leads(list_id):
     """A List's leads, with the contact data the account holds"""
-    return {"leads": run(lambda uow: lists.leads(uow, actor(), list_id))}
+    return {"leads": read(lambda uow: lists.leads(uow, actor(), list_id))}
 
 
 @blp.route("/sequences", methods=["POST"])
@@ -45,4 +45,4 @@ def create_sequence(body):
 @blp.response(200, s.SequencesResponse)
 def all_sequences():
     """The account's sequences"""
-    return {"sequences": run(lambda uow: sequences.all_sequences(uow, actor()))}
+    return {"sequences": read(lambda uow: sequences.all_sequences(uow, actor()))}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
-from backend.api.common import actor, run
+from backend.api.common import actor, read, run
 from backend.api.limits import bulk
 from backend.services import searcher
 from backend.services.people import PersonRef
@@ -29,7 +29,7 @@ def _refs(body) -> list[PersonRef]:
 @blp.response(200, s.SearchPage)
 def search_people(query):
     """Search people; free, and contact data shows only where the account holds it (R7, R9)"""
-    return run(
+    return read(
         lambda uow: searcher.search(
             uow,
             actor(),
@@ -62,7 +62,7 @@ def create_saved_search(body):
 @blp.response(200, s.SavedSearchesResponse)
 def all_saved_searches():
     """The account's saved searches"""
-    return {"saved_searches": run(lambda uow: searcher.all_saved_searches(uow, actor()))}
+    return {"saved_searches": read(lambda uow: searcher.all_saved_searches(uow, actor()))}
 
 
 @blp.route("/saved-searches/<saved_search_id>/people", methods=["POST"])

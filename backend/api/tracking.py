@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from backend.api.common import actor, multipart, rewound, run
+from backend.api.common import actor, multipart, read, rewound, run
 from backend.api.limits import bulk, sized
 from backend.api.uploads import multipart_body
 from backend.services import tracking
@@ -51,7 +51,7 @@ def track_file():
 @blp.response(200, s.TrackedResponse)
 def tracked():
     """The people the account tracks"""
-    return {"tracked": run(lambda uow: tracking.tracked(uow, actor()))}
+    return {"tracked": read(lambda uow: tracking.tracked(uow, actor()))}
 
 
 @blp.route("/notifications", methods=["GET"])
@@ -59,4 +59,4 @@ def tracked():
 @blp.response(200, s.NotificationsResponse)
 def notifications(query):
     """Job changes and promotions of tracked people, newest first (R22)"""
-    return run(lambda uow: tracking.notifications(uow, actor(), query["limit"], query.get("cursor")))
+    return read(lambda uow: tracking.notifications(uow, actor(), query["limit"], query.get("cursor")))

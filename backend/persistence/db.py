@@ -1,5 +1,5 @@
-"""Engines. SQLite gets WAL, a long busy timeout and BEGIN IMMEDIATE for every transaction,
-so two writers queue instead of deadlocking into 'database is locked'."""
+"""Engines. SQLite gets WAL, a long busy timeout and BEGIN IMMEDIATE for every transaction that may
+write, so two writers queue instead of deadlocking into 'database is locked'; reads begin deferred."""
 
 from __future__ import annotations
 
@@ -38,6 +38,6 @@ def _sqlite_engine(url: str, path: str | None, **kw) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("write", True) else "BEGIN")
 
     return engine

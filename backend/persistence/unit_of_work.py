@@ -2,11 +2,13 @@
 
 `run(fn)` gives `fn` a unit of work, commits when it returns, rolls back when it raises, and
 retries a bounded number of times on the transient errors of either engine (PostgreSQL
-serialization failures and deadlocks, SQLite busy)."""
+serialization failures and deadlocks, SQLite busy). `run(fn, write=False)` is for reads: on SQLite
+it neither takes nor waits for the write lock."""
 
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -27,25 +29,38 @@ class Store:
         self.engine = engine
         self.contacts = contacts
         self.validator = validator
+        # SQLite has one writer at a time; threads of one process queue here instead of in SQLite's
+        # busy handler, which sleeps in growing steps and wastes the lock's free moments.
+        self.writer = threading.Lock() if engine.dialect.name == "sqlite" else None
 
-    def run(self, fn: Callable[[UnitOfWork], T], attempts: int = ATTEMPTS) -> T:
-        return run(self, fn, attempts)
+    def run(self, fn: Callable[[UnitOfWork], T], attempts: int = ATTEMPTS, write: bool = True) -> T:
+        return run(self, fn, attempts, write)
 
 
 class UnitOfWork:
     """One transaction on one connection. Hot paths run Core statements through `execute`; use cases
     that build model objects use `session`, an ORM session joined to the same transaction."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, write: bool = True):
         self.engine = store.engine
+        self.writer = store.writer if write else None
+        self.write = write
         self.contacts = store.contacts
         self.validator = store.validator
         self.dialect = self.engine.dialect.name
         self._session: Session | None = None
 
     def __enter__(self) -> UnitOfWork:
-        self.conn = self.engine.connect()
-        self.conn.begin()
+        if self.writer:
+            self.writer.acquire()
+        try:
+            self.conn = self.engine.connect()
+            self.conn.info["write"] = self.write  # read by the SQLite BEGIN hook (persistence/db.py)
+            self.conn.begin()
+        except BaseException:
+            if self.writer:
+                self.writer.release()
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
@@ -56,6 +71,8 @@ class UnitOfWork:
                 self.conn.rollback()
         finally:
             self.conn.close()
+            if self.writer:
+                self.writer.release()
 
     @property
     def session(self) -> Session:
@@ -83,11 +100,11 @@ def is_transient(exc: BaseException) -> bool:
     return "database is locked" in str(orig)
 
 
-def run(store: Store, fn: Callable[[UnitOfWork], T], attempts: int = ATTEMPTS) -> T:
+def run(store: Store, fn: Callable[[UnitOfWork], T], attempts: int = ATTEMPTS, write: bool = True) -> T:
     """Run `fn` in one transaction; commit on return. Transient DB errors are retried with jitter."""
     for attempt in range(1, attempts + 1):
         try:
-            with UnitOfWork(store) as uow:
+            with UnitOfWork(store, write) as uow:
                 result = fn(uow)
                 uow.commit()
                 return result

@@ -22,6 +22,7 @@ from backend.domain.credits import CREDIT_TYPES, CreditType, UnlockKind
 from backend.domain.errors import InsufficientCredits
 from backend.domain.reasons import Reason, ReasonCode
 from backend.domain.rules import TRACKING_HOLD
+from backend.persistence.statements import among
 from backend.persistence.tables import Balance, LedgerEntry, TrackedPerson, Unlock, utcnow
 from backend.persistence.unit_of_work import UnitOfWork
 
@@ -56,16 +57,17 @@ class Outcome:
 def held(uow: UnitOfWork, account_id: str, person_ids: Iterable[str], kinds: Iterable[UnlockKind]):
     """The unlocks the account holds among these people and kinds, keyed by (person_id, kind)."""
     person_ids, kinds = list(dict.fromkeys(person_ids)), [str(k) for k in kinds]
-    if not person_ids:
-        return {}
-    rows = uow.execute(
-        select(UNLOCKS).where(
-            UNLOCKS.c.account_id == account_id,
-            UNLOCKS.c.kind.in_(kinds),
-            UNLOCKS.c.person_id.in_(person_ids),
+    found = {}
+    for i in range(0, len(person_ids), 1000):  # bounded statements, whatever the list's size
+        rows = uow.execute(
+            select(UNLOCKS).where(
+                UNLOCKS.c.account_id == account_id,
+                among(UNLOCKS.c.kind, kinds),
+                among(UNLOCKS.c.person_id, person_ids[i : i + 1000]),
+            )
         )
-    ).all()
-    return {(r.person_id, UnlockKind(r.kind)): r for r in rows}
+        found.update({(r.person_id, UnlockKind(r.kind)): r for r in rows})
+    return found
 
 
 def already_unlocked(row, actor: Actor) -> Reason:
@@ -82,6 +84,7 @@ def charge_unlocks(
     *,
     reserved: dict[CreditType, int] | None = None,
     partial: bool = False,
+    known: dict | None = None,
 ) -> Outcome:
     """Unlock what is not yet held and charge for it, once; report why each item cost what it did.
 
@@ -89,14 +92,19 @@ def charge_unlocks(
     transaction must then be rolled back (the unit of work does), so nothing changes (R5).
     `reserved`: credits a bulk job set aside beforehand (R23); charges of those types draw on it
     (the caller keeps the mutated remainder). `partial`: charge items in order while credits last
-    and report the rest as skipped, instead of refusing them all.
+    and report the rest as skipped, instead of refusing them all. `known`: the caller's `held` read of
+    these unlocks in this transaction; on SQLite it is already final (BEGIN IMMEDIATE makes this
+    transaction the only writer since it began), so it is not read again.
     """
     outcome = Outcome()
     if not wanted:
         return outcome
     types = sorted({w.kind.credit_type for w in wanted}, key=CREDIT_TYPES.index)
     balance = lock_balances(uow, actor.account_id, types)
-    existing = held(uow, actor.account_id, (w.person_id for w in wanted), {w.kind for w in wanted})
+    if known is not None and uow.dialect == "sqlite":
+        existing = known
+    else:
+        existing = held(uow, actor.account_id, (w.person_id for w in wanted), {w.kind for w in wanted})
     fresh: dict[tuple[str, UnlockKind], Unlocking] = {}
     for w in wanted:
         key = (w.person_id, w.kind)
@@ -191,7 +199,7 @@ def lock_balances(uow: UnitOfWork, account_id: str, types: Iterable[CreditType])
     charging transactions), and answer their amounts."""
     stmt = (
         select(BALANCES.c.credit_type, BALANCES.c.amount)
-        .where(BALANCES.c.account_id == account_id, BALANCES.c.credit_type.in_([str(t) for t in types]))
+        .where(BALANCES.c.account_id == account_id, among(BALANCES.c.credit_type, [str(t) for t in types]))
         .order_by(BALANCES.c.credit_type)
     )
     if uow.dialect != "sqlite":

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from backend.domain.errors import InvalidInput, NotFound
 from backend.domain.identity import canonical_linkedin_url, email_key
-from backend.persistence.statements import insert_ignoring_conflicts
+from backend.persistence.statements import among, insert_ignoring_conflicts
 from backend.persistence.tables import Person
 from backend.persistence.unit_of_work import UnitOfWork
 
@@ -50,6 +50,11 @@ def resolve_many(uow: UnitOfWork, urls: list[str], names: dict[str, str | None] 
     return _resolve(uow, PEOPLE.c.linkedin_url, "linkedin_url", urls, names or {})
 
 
+def find_many(uow: UnitOfWork, urls: list[str]) -> dict:
+    """The people already known for these canonical URLs (creating none), keyed by URL."""
+    return _select(uow, PEOPLE.c.linkedin_url, sorted(set(urls)))
+
+
 def resolve_emails(uow: UnitOfWork, emails: list[str], names: dict[str, str | None] | None = None) -> dict:
     """R1: uploaded rows without a profile URL are people keyed by lower-cased email."""
     keys = [email_key(e) for e in emails]
@@ -61,17 +66,20 @@ def _resolve(uow: UnitOfWork, column, field: str, keys: list[str], names: dict) 
     found = _select(uow, column, keys)
     missing = [k for k in keys if k not in found]
     if missing:
-        uow.execute(
-            insert_ignoring_conflicts(uow.dialect, PEOPLE),
+        created = uow.execute(
+            insert_ignoring_conflicts(uow.dialect, PEOPLE).returning(*PEOPLE.c),
             [{"id": str(uuid.uuid4()), field: k, "full_name": names.get(k)} for k in missing],
-        )
-        found.update(_select(uow, column, missing))
+        ).all()
+        found.update({getattr(r, column.key): r for r in created})
+        raced = [k for k in missing if k not in found]  # created meanwhile by a concurrent request
+        if raced:
+            found.update(_select(uow, column, raced))
     return found
 
 
 def _select(uow: UnitOfWork, column, keys: list[str]) -> dict:
     found = {}
     for i in range(0, len(keys), 500):
-        rows = uow.execute(select(PEOPLE).where(column.in_(keys[i : i + 500]))).all()
+        rows = uow.execute(select(PEOPLE).where(among(column, keys[i : i + 500]))).all()
         found.update({getattr(r, column.key): r for r in rows})
     return found

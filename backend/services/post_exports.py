@@ -61,9 +61,9 @@ def begin(uow: UnitOfWork, job) -> None:
         jobs.set_reserved(uow, job.id, {})
         return
     urls = [i.payload["linkedin_url"] for i in jobs.pending_items(uow, job.id, None)]
-    found = people.resolve_many(uow, urls)
-    held = charge_guard.held(uow, job.account_id, [p.id for p in found.values()], EMAIL)
-    missing = sum(1 for p in found.values() if (p.id, UnlockKind.EMAIL) not in held)
+    known = people.find_many(uow, urls)  # someone we have never seen cannot be unlocked yet
+    held = charge_guard.held(uow, job.account_id, [p.id for p in known.values()], EMAIL)
+    missing = len(set(urls)) - sum(1 for p in known.values() if (p.id, UnlockKind.EMAIL) in held)
     bulk.reserve(uow, job, {CreditType.EMAIL: missing * UNLOCK_COST[UnlockKind.EMAIL]}, KIND)
 
 

@@ -64,7 +64,9 @@ def unlock_many(
                 wanted.append(Unlocking(p.id, kind, costs[kind], value))
             else:
                 result[p.id].reasons[kind] = Reason(ReasonCode.NOT_FOUND)
-    outcome = charge_guard.charge_unlocks(uow, actor, action, wanted, reserved=reserved, partial=partial)
+    outcome = charge_guard.charge_unlocks(
+        uow, actor, action, wanted, reserved=reserved, partial=partial, known=existing
+    )
     _record(result, outcome, wanted, existing, actor)
     return result
 
