@@ -56,6 +56,7 @@ class UploadSchema(Schema):
     list_id = fields.String(allow_none=True)
     estimate = fields.Nested(Estimate)
     bad_rows = fields.Nested(BadRows)
+    duplicates = fields.Integer(metadata={"description": "rows naming a lead an earlier row named"})
     job_id = fields.String(allow_none=True)
     created_at = fields.DateTime()
 

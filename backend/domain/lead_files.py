@@ -110,27 +110,46 @@ def read_leads(stream: BinaryIO, limits: Limits = DEFAULT_LIMITS) -> Iterator[Le
     return _rows(reader, lines, columns, skipped, limits)
 
 
-def summarize(stream: BinaryIO, limits: Limits = DEFAULT_LIMITS) -> FileSummary:
-    """One pass over the file: distinct leads, duplicates folded by key, and the bad rows.
+@dataclass(frozen=True)
+class Duplicate:
+    """A row naming a lead an earlier row of the file already named (R18: folded, charged once)."""
+
+    line: int
+
+
+def read_distinct(
+    stream: BinaryIO, limits: Limits = DEFAULT_LIMITS
+) -> Iterator[LeadRow | BadRow | Duplicate]:
+    """`read_leads`, with each later row of an already-seen lead reported as a Duplicate.
 
     Keys are remembered as 16-byte BLAKE2b digests rather than strings, so a million-row file costs
     a set of fixed-size entries instead of a million URLs.
     """
     seen: set[bytes] = set()
-    bad_rows: list[BadRow] = []
-    bad_count = duplicates = 0
     for row in read_leads(stream, limits):
-        if isinstance(row, BadRow):
+        if isinstance(row, LeadRow):
+            digest = hashlib.blake2b(row.key.encode("utf-8"), digest_size=16).digest()
+            if digest in seen:
+                yield Duplicate(row.line)
+                continue
+            seen.add(digest)
+        yield row
+
+
+def summarize(stream: BinaryIO, limits: Limits = DEFAULT_LIMITS) -> FileSummary:
+    """One pass over the file: distinct leads, duplicates folded by key, and the bad rows."""
+    bad_rows: list[BadRow] = []
+    rows = bad_count = duplicates = 0
+    for row in read_distinct(stream, limits):
+        if isinstance(row, Duplicate):
+            duplicates += 1
+        elif isinstance(row, BadRow):
             bad_count += 1
             if len(bad_rows) < MAX_KEPT_BAD_ROWS:
                 bad_rows.append(row)
-            continue
-        digest = hashlib.blake2b(row.key.encode("utf-8"), digest_size=16).digest()
-        if digest in seen:
-            duplicates += 1
         else:
-            seen.add(digest)
-    return FileSummary(rows=len(seen), bad_rows=bad_rows, bad_count=bad_count, duplicates=duplicates)
+            rows += 1
+    return FileSummary(rows=rows, bad_rows=bad_rows, bad_count=bad_count, duplicates=duplicates)
 
 
 def _rows(

@@ -56,11 +56,13 @@ def track(uow: UnitOfWork, actor: Actor, refs: list[PersonRef]) -> dict:
 def track_file(uow: UnitOfWork, actor: Actor, stream) -> dict:
     """R20 from a CSV (settings > contact tracking): every person in the file, all or nothing; bad rows
     are reported with their line numbers and do not stop the rest."""
-    from backend.domain.lead_files import BadRow, Limits
+    from backend.domain.lead_files import BadRow, Duplicate, Limits
     from backend.services.uploads import parse
 
     refs, bad = [], []
     for row in parse(stream, Limits(max_bytes=5 * 2**20, max_rows=TRACKING_FILE_ROWS)):
+        if isinstance(row, Duplicate):
+            continue
         if isinstance(row, BadRow):
             bad.append({"line": row.line, "reason": row.reason})
         elif row.linkedin_url:

@@ -4,7 +4,6 @@ validates emails (0.5 email credit each), never charging more than the estimate 
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections import Counter
 
@@ -12,7 +11,14 @@ from sqlalchemy import delete, insert, literal, select, update
 
 from backend.domain.credits import HALF, CreditType, UnlockKind, render
 from backend.domain.errors import Conflict, InvalidInput, NotFound, TooLarge
-from backend.domain.lead_files import MAX_KEPT_BAD_ROWS, BadRow, LeadFileError, Limits, read_leads
+from backend.domain.lead_files import (
+    MAX_KEPT_BAD_ROWS,
+    BadRow,
+    Duplicate,
+    LeadFileError,
+    Limits,
+    read_distinct,
+)
 from backend.domain.reasons import Reason, ReasonCode
 from backend.domain.rules import UPLOAD_ENRICH_COST, UPLOAD_VALIDATE_COST
 from backend.persistence.statements import insert_ignoring_conflicts
@@ -41,18 +47,10 @@ COLUMNS = (
 
 
 def parse(stream, limits: Limits | None = None):
-    """Distinct leads (the first row of each key wins) and the bad rows, reading the file once."""
+    """The file's rows, later duplicates marked (`read_distinct`); file-level problems as API errors."""
     limits = limits or LIMITS
     try:
-        seen: set[bytes] = set()
-        for row in read_leads(stream, limits):
-            if isinstance(row, BadRow):
-                yield row
-                continue
-            digest = hashlib.blake2b(row.key.encode(), digest_size=16).digest()
-            if digest not in seen:
-                seen.add(digest)
-                yield row
+        yield from read_distinct(stream, limits)
     except LeadFileError as exc:
         if exc.code in ("too_large", "too_many_rows"):
             raise TooLarge(
@@ -82,8 +80,11 @@ def create(uow: UnitOfWork, actor: Actor, stream, enrich: bool, validate: bool, 
             created_at=utcnow(),
         )
     )
-    rows, bad, bad_count, batch = 0, [], 0, []
+    rows, bad, bad_count, duplicates, batch = 0, [], 0, 0, []
     for row in parse(stream):
+        if isinstance(row, Duplicate):
+            duplicates += 1
+            continue
         if isinstance(row, BadRow):
             bad_count += 1
             if len(bad) < MAX_KEPT_BAD_ROWS:
@@ -96,7 +97,7 @@ def create(uow: UnitOfWork, actor: Actor, stream, enrich: bool, validate: bool, 
             batch = []
     if batch:
         uow.execute(insert(ROWS), batch)
-    summary = {"bad_rows": bad, "bad_count": bad_count}
+    summary = {"bad_rows": bad, "bad_count": bad_count, "duplicates": duplicates}
     uow.execute(update(UPLOADS).where(UPLOADS.c.id == upload_id).values(rows=rows, summary=summary))
     return upload_json(uow.execute(select(UPLOADS).where(UPLOADS.c.id == upload_id)).one())
 
@@ -134,6 +135,7 @@ def upload_json(upload) -> dict:
             "count": upload.summary.get("bad_count", 0),
             "rows": upload.summary.get("bad_rows", [])[:BAD_ROWS_SHOWN],
         },
+        "duplicates": upload.summary.get("duplicates", 0),
         "job_id": upload.job_id,
         "created_at": upload.created_at,
     }

@@ -45,7 +45,7 @@ def test_r18_upload_reports_distinct_leads_and_the_maximum_before_charging(job_a
     )
     r = upload(user, text, enrich=True, validate=True)
     assert r.status_code == 201, r.json
-    assert r.json["status"] == "awaiting_confirmation" and r.json["rows"] == 3
+    assert r.json["status"] == "awaiting_confirmation" and r.json["rows"] == 3 and r.json["duplicates"] == 1
     assert r.json["estimate"]["max"]["email"] == 3
     assert r.json["bad_rows"] == {
         "count": 1,
