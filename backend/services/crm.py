@@ -13,7 +13,7 @@ from backend.domain.credits import UnlockKind
 from backend.domain.errors import InvalidInput, NotFound
 from backend.persistence.tables import CrmConnection, CrmDelivery, utcnow
 from backend.persistence.unit_of_work import UnitOfWork
-from backend.services import charge_guard
+from backend.services import charge_guard, owned
 from backend.services.charge_guard import Actor
 from backend.services.unlocking import Held
 
@@ -45,19 +45,11 @@ def create_connection(
 
 
 def all_connections(uow: UnitOfWork, actor: Actor) -> list[dict]:
-    rows = uow.session.execute(
-        select(CrmConnection)
-        .where(CrmConnection.account_id == actor.account_id)
-        .order_by(CrmConnection.created_at)
-    ).scalars()
-    return [connection_json(r) for r in rows]
+    return [connection_json(r) for r in owned.all_of(uow, actor, CrmConnection)]
 
 
 def get_connection(uow: UnitOfWork, actor: Actor, connection_id: str) -> CrmConnection:
-    row = uow.session.get(CrmConnection, connection_id)
-    if row is None or row.account_id != actor.account_id:
-        raise NotFound(f"no CRM connection {connection_id!r}")
-    return row
+    return owned.get(uow, actor, CrmConnection, connection_id, "CRM connection")
 
 
 def queue_delivery(uow: UnitOfWork, actor: Actor, connection: CrmConnection, held: Held) -> dict:

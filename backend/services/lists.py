@@ -7,10 +7,10 @@ import uuid
 from sqlalchemy import select
 
 from backend.domain.credits import UnlockKind
-from backend.domain.errors import NotFound
-from backend.persistence.statements import insert_one_if_absent
+from backend.persistence.statements import insert_ignoring_conflicts, insert_one_if_absent
 from backend.persistence.tables import LeadList, ListLead, Person, Unlock, utcnow
 from backend.persistence.unit_of_work import UnitOfWork
+from backend.services import owned
 from backend.services.charge_guard import Actor
 from backend.services.unlocking import Held
 
@@ -18,25 +18,15 @@ LEADS = ListLead.__table__
 
 
 def create(uow: UnitOfWork, actor: Actor, name: str) -> dict:
-    row = LeadList(id=str(uuid.uuid4()), account_id=actor.account_id, name=name)
-    uow.session.add(row)
-    uow.session.flush()
-    return list_json(row)
+    return list_json(owned.add(uow, LeadList(id=str(uuid.uuid4()), account_id=actor.account_id, name=name)))
 
 
 def all_lists(uow: UnitOfWork, actor: Actor) -> list[dict]:
-    rows = uow.session.execute(
-        select(LeadList).where(LeadList.account_id == actor.account_id).order_by(LeadList.created_at)
-    ).scalars()
-    return [list_json(r) for r in rows]
+    return [list_json(r) for r in owned.all_of(uow, actor, LeadList)]
 
 
 def get(uow: UnitOfWork, actor: Actor, list_id: str) -> LeadList:
-    """The account's list; another account's list is as unknown as a missing one."""
-    row = uow.session.get(LeadList, list_id)
-    if row is None or row.account_id != actor.account_id:
-        raise NotFound(f"no list {list_id!r}")
-    return row
+    return owned.get(uow, actor, LeadList, list_id, "list")
 
 
 def add_lead(uow: UnitOfWork, actor: Actor, lead_list: LeadList, held: Held) -> tuple[bool, dict]:
@@ -57,6 +47,18 @@ def add_lead(uow: UnitOfWork, actor: Actor, lead_list: LeadList, held: Held) -> 
     return created, lead_json(
         held.person, added_at, held.values.get(UnlockKind.EMAIL), held.values.get(UnlockKind.PHONE)
     )
+
+
+def add_many(uow: UnitOfWork, actor: Actor, list_id: str, person_ids: list[str]) -> None:
+    """Bulk jobs' list entries: once per (list, person), whatever ran before (INSERT … ON CONFLICT)."""
+    if not person_ids:
+        return
+    now = utcnow()
+    rows = [
+        {"list_id": list_id, "person_id": pid, "added_by": actor.user_id, "created_at": now}
+        for pid in person_ids
+    ]
+    uow.execute(insert_ignoring_conflicts(uow.dialect, LEADS), rows)
 
 
 def leads(uow: UnitOfWork, actor: Actor, list_id: str) -> list[dict]:

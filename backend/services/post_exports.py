@@ -8,8 +8,7 @@ from collections import Counter
 from backend.domain.credits import CreditType, UnlockKind
 from backend.domain.reasons import ReasonCode
 from backend.domain.rules import UNLOCK_COST
-from backend.persistence.statements import insert_ignoring_conflicts
-from backend.persistence.tables import ListLead, utcnow
+from backend.persistence.tables import ListLead
 from backend.persistence.unit_of_work import UnitOfWork
 from backend.services import bulk, charge_guard, jobs, lists, people
 from backend.services.charge_guard import Actor
@@ -94,20 +93,7 @@ def process(uow: UnitOfWork, job, items: list) -> tuple[dict, Counter, dict | No
             "status": str(reason.code),
             "email": held[person.id].values.get(UnlockKind.EMAIL),
         }
-    if added:
-        now = utcnow()
-        uow.execute(
-            insert_ignoring_conflicts(uow.dialect, LEADS),
-            [
-                {
-                    "list_id": job.params["list_id"],
-                    "person_id": pid,
-                    "added_by": actor.user_id,
-                    "created_at": now,
-                }
-                for pid in added
-            ],
-        )
+    lists.add_many(uow, actor, job.params["list_id"], added)
     return outcomes, charged_of([h.reasons for h in held.values()]), reserved
 
 

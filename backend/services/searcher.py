@@ -15,7 +15,7 @@ from backend.domain.reasons import Reason, ReasonCode
 from backend.persistence.statements import insert_ignoring_conflicts
 from backend.persistence.tables import DirectoryEntry, SavedSearch, SavedSearchPerson, utcnow
 from backend.persistence.unit_of_work import UnitOfWork
-from backend.services import charge_guard, extension, people, sequences
+from backend.services import charge_guard, extension, owned, people, sequences
 from backend.services.charge_guard import Actor
 from backend.services.credit_report import charged_of, reasons_json, report
 from backend.services.people import PEOPLE, PersonRef
@@ -74,26 +74,17 @@ def reveal(uow: UnitOfWork, actor: Actor, ref: PersonRef, fields: list[str]) -> 
 
 def create_saved_search(uow: UnitOfWork, actor: Actor, name: str, query: dict) -> dict:
     row = SavedSearch(id=str(uuid.uuid4()), account_id=actor.account_id, name=name, query=query)
-    uow.session.add(row)
-    uow.session.flush()
-    return _saved_search_json(row)
+    return _saved_search_json(owned.add(uow, row))
 
 
 def all_saved_searches(uow: UnitOfWork, actor: Actor) -> list[dict]:
-    rows = uow.session.execute(
-        select(SavedSearch)
-        .where(SavedSearch.account_id == actor.account_id)
-        .order_by(SavedSearch.created_at, SavedSearch.id)
-    ).scalars()
-    return [_saved_search_json(r) for r in rows]
+    return [_saved_search_json(r) for r in owned.all_of(uow, actor, SavedSearch)]
 
 
 def add_people(uow: UnitOfWork, actor: Actor, saved_search_id: str, refs: list[PersonRef]) -> dict:
     """R8: always free. People are only named (R1), never looked up or unlocked, so nothing is charged
     and no contact data is answered; a person already in the saved search stays there once."""
-    saved = uow.session.get(SavedSearch, saved_search_id)
-    if saved is None or saved.account_id != actor.account_id:
-        raise NotFound(f"no saved search {saved_search_id!r}")
+    saved = owned.get(uow, actor, SavedSearch, saved_search_id, "saved search")
     found = _resolve_refs(uow, refs)
     now = utcnow()
     rows = [

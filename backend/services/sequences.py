@@ -7,10 +7,10 @@ import uuid
 from sqlalchemy import select
 
 from backend.domain.credits import UnlockKind
-from backend.domain.errors import NotFound
 from backend.persistence.statements import insert_one_if_absent
 from backend.persistence.tables import Enrollment, Sequence, utcnow
 from backend.persistence.unit_of_work import UnitOfWork
+from backend.services import owned
 from backend.services.charge_guard import Actor
 from backend.services.unlocking import Held
 
@@ -18,24 +18,17 @@ ENROLLMENTS = Enrollment.__table__
 
 
 def create(uow: UnitOfWork, actor: Actor, name: str) -> dict:
-    row = Sequence(id=str(uuid.uuid4()), account_id=actor.account_id, name=name)
-    uow.session.add(row)
-    uow.session.flush()
-    return sequence_json(row)
+    return sequence_json(
+        owned.add(uow, Sequence(id=str(uuid.uuid4()), account_id=actor.account_id, name=name))
+    )
 
 
 def all_sequences(uow: UnitOfWork, actor: Actor) -> list[dict]:
-    rows = uow.session.execute(
-        select(Sequence).where(Sequence.account_id == actor.account_id).order_by(Sequence.created_at)
-    ).scalars()
-    return [sequence_json(r) for r in rows]
+    return [sequence_json(r) for r in owned.all_of(uow, actor, Sequence)]
 
 
 def get(uow: UnitOfWork, actor: Actor, sequence_id: str) -> Sequence:
-    row = uow.session.get(Sequence, sequence_id)
-    if row is None or row.account_id != actor.account_id:
-        raise NotFound(f"no sequence {sequence_id!r}")
-    return row
+    return owned.get(uow, actor, Sequence, sequence_id, "sequence")
 
 
 def enroll(uow: UnitOfWork, actor: Actor, sequence: Sequence, held: Held, source: str) -> tuple[bool, dict]:

@@ -21,7 +21,6 @@ from backend.domain.lead_files import (
 )
 from backend.domain.reasons import Reason, ReasonCode
 from backend.domain.rules import UPLOAD_ENRICH_COST, UPLOAD_VALIDATE_COST
-from backend.persistence.statements import insert_ignoring_conflicts
 from backend.persistence.tables import JobItem, ListLead, Upload, UploadRow, utcnow
 from backend.persistence.unit_of_work import UnitOfWork
 from backend.services import bulk, charge_guard, jobs, lists, people
@@ -232,19 +231,7 @@ def process(uow: UnitOfWork, job, items: list) -> tuple[dict, Counter, dict | No
             "status": _status(enrich, verdict),
         }
     if job.params["list_id"]:
-        now = utcnow()
-        uow.execute(
-            insert_ignoring_conflicts(uow.dialect, LEADS),
-            [
-                {
-                    "list_id": job.params["list_id"],
-                    "person_id": pid,
-                    "added_by": actor.user_id,
-                    "created_at": now,
-                }
-                for pid in ids
-            ],
-        )
+        lists.add_many(uow, actor, job.params["list_id"], ids)
     return outcomes, charged, reserved
 
 
