@@ -26,7 +26,7 @@ def claim():
     key = request.headers.get("Idempotency-Key")
     if request.method != "POST" or not key or getattr(g, "actor", None) is None:
         return None
-    digest = hashlib.sha256(request.path.encode() + b"\n" + request.get_data()).hexdigest()
+    digest = _request_digest()
     ttl = timedelta(hours=current_app.config["SETTINGS"].idempotency_ttl_hours)
     row = _store().run(lambda uow: _claim(uow, g.actor.account_id, key[:200], digest, ttl))
     if row is None:
@@ -35,6 +35,23 @@ def claim():
     response = current_app.response_class(row.body, status=row.status_code, content_type=row.content_type)
     response.headers["Idempotent-Replayed"] = "true"
     return response
+
+
+def _request_digest() -> str:
+    """What makes two requests "the same": the path and the body — for multipart uploads the fields
+    and the files' contents, since every client picks a new boundary for each request."""
+    h = hashlib.sha256(request.path.encode() + b"\n")
+    if request.mimetype != "multipart/form-data":
+        h.update(request.get_data())
+        return h.hexdigest()
+    for name, value in sorted(request.form.items(multi=True)):
+        h.update(f"{name}={value}\n".encode())
+    for name, upload in sorted(request.files.items(multi=True), key=lambda item: item[0]):
+        h.update(f"{name}:".encode())
+        for chunk in iter(lambda up=upload: up.stream.read(2**16), b""):
+            h.update(chunk)
+        upload.stream.seek(0)
+    return h.hexdigest()
 
 
 def _claim(uow, account_id: str, key: str, digest: str, ttl: timedelta):

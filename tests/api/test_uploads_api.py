@@ -180,3 +180,15 @@ def test_r20_tracking_upload_tracks_everyone_in_the_file(api):
     assert r.status_code == 200, r.json
     assert r.json["tracked"] == 3 and r.json["bad_rows"]["count"] == 1
     assert user.balance()["tracking"] == 2
+
+
+def test_r6_a_retried_upload_with_its_idempotency_key_replays_the_first_answer(api):
+    user = api.account()
+    key = {"Idempotency-Key": "upload-1"}
+    user.headers.update(key)
+    first = upload(user, "email\na@x.example\n", enrich=True)
+    again = upload(user, "email\na@x.example\n", enrich=True)  # a new multipart boundary, same content
+    other = upload(user, "email\nb@x.example\n", enrich=True)
+    assert first.status_code == 201 and again.json["id"] == first.json["id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert other.status_code == 422 and other.json["code"] == "idempotency_conflict"
