@@ -127,3 +127,22 @@ def test_a_target_refused_at_delivery_time_fails_without_sending(store, world, d
     final = delivery(store, actor, delivery_id)
     assert final["status"] == "failed" and "refused" in final["last_error"]
     assert receiver.attempts == []
+
+
+def test_r22_a_tracked_persons_job_change_reaches_the_webhook_signed(store, world, receiver, db_url):
+    from backend.services import directory, tracking
+
+    actor = world.account()
+    [url] = world.people(1)
+    conn = store.run(
+        lambda uow: crm.create_connection(uow, actor, "webhook", "hook", {"url": receiver.url}, True)
+    )
+    store.run(lambda uow: tracking.track(uow, actor, [PersonRef.parse({"linkedin_url": url})]))
+    moved = {"linkedin_url": url, "full_name": "Person 0", "title": "Engineer", "company": "Elsewhere"}
+    store.run(lambda uow: directory.import_people(uow, [moved]))
+    clock = Clock()
+    drain(DeliverySender(store, app_settings(db_url, crm_backoff_base=0), clock=clock), clock, step=0)
+    last = receiver.attempts[-1]
+    event = standardwebhooks.Webhook(conn["secret"]).verify(last["body"], last["headers"])
+    assert event["type"] == "contact.job_change"
+    assert event["data"]["after"]["company"] == "Elsewhere" and event["data"]["before"]["company"] == "Co 0"
