@@ -7,6 +7,8 @@ it neither takes nor waits for the write lock."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import random
 import threading
 import time
@@ -29,12 +31,34 @@ class Store:
         self.engine = engine
         self.contacts = contacts
         self.validator = validator
-        # SQLite has one writer at a time; threads of one process queue here instead of in SQLite's
-        # busy handler, which sleeps in growing steps and wastes the lock's free moments.
-        self.writer = threading.Lock() if engine.dialect.name == "sqlite" else None
+        self.writer = WriterQueue(engine.url.database) if engine.dialect.name == "sqlite" else None
 
     def run(self, fn: Callable[[UnitOfWork], T], attempts: int = ATTEMPTS, write: bool = True) -> T:
         return run(self, fn, attempts, write)
+
+
+class WriterQueue:
+    """SQLite has one writer at a time. Writers of every process queue here — a thread lock within the
+    process, an OS file lock across processes (gunicorn workers, the job worker) — instead of in
+    SQLite's busy handler, which sleeps in growing steps and leaves the lock idle between sleeps."""
+
+    def __init__(self, database: str | None):
+        self.thread_lock = threading.Lock()
+        self.path = f"{database}.writelock" if database and database != ":memory:" else None
+        self.fd: int | None = None
+        self.pid = 0
+
+    def acquire(self) -> None:
+        self.thread_lock.acquire()
+        if self.path:
+            if self.pid != os.getpid():  # a forked process needs its own open file, or flock is shared
+                self.fd, self.pid = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600), os.getpid()
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+        self.thread_lock.release()
 
 
 class UnitOfWork:
