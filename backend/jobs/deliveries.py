@@ -34,6 +34,8 @@ class DeliverySender:
     ):
         self.store, self.settings, self.clock = store, settings, clock
         self.session = session or requests.Session()
+        # a batch is sent one by one, each within the timeout: it must end before its leases do
+        self.batch = max(1, int(settings.crm_lease_seconds // (2 * settings.crm_timeout)))
         self.policy = Policy(
             settings.crm_max_attempts,
             settings.crm_backoff_base,
@@ -46,7 +48,7 @@ class DeliverySender:
 
     def run_once(self) -> int:
         """Claim what is due and send it; answers how many were attempted."""
-        claimed = self.store.run(lambda uow: outbox.claim_due(uow, self.now(), self.policy))
+        claimed = self.store.run(lambda uow: outbox.claim_due(uow, self.now(), self.policy, self.batch))
         for c in claimed:
             self.send(c)
         return len(claimed)

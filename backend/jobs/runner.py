@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,20 +22,33 @@ log = logging.getLogger(__name__)
 KINDS = {post_exports.KIND: post_exports, list_exports.KIND: list_exports, uploads.KIND: uploads}
 
 
+class LeaseLost(Exception):
+    """Another worker took the job over (this one outlived its lease); stop without writing."""
+
+
 def run_job(store: Store, settings: Settings, job_id: str) -> None:
+    token, lease = str(uuid.uuid4()), settings.job_lease_seconds
     now = lambda: datetime.now(UTC)  # noqa: E731
-    job = store.run(lambda uow: jobs.claim(uow, job_id, now(), settings.job_lease_seconds))
-    if job is None:
+    if not store.run(lambda uow: jobs.claim(uow, job_id, now(), lease, token)):
         return  # finished, or another worker holds it
-    kind = KINDS[job.kind]
+
+    def owned(uow):
+        job = jobs.renew(uow, job_id, token, now(), lease)
+        if job is None:
+            raise LeaseLost(job_id)
+        return job
+
+    kind = KINDS[store.run(lambda uow: jobs.row(uow, job_id)).kind]
     try:
-        if job.reserved is None:
-            store.run(lambda uow: kind.begin(uow, jobs.row(uow, job_id)))
+        if store.run(lambda uow: jobs.row(uow, job_id)).reserved is None:
+            store.run(lambda uow: kind.begin(uow, owned(uow)))
         chunk = 0
-        while store.run(lambda uow: _chunk(uow, kind, jobs.row(uow, job_id), settings, now())):
+        while store.run(lambda uow: _chunk(uow, kind, owned(uow), settings)):
             chunk += 1
             _pause_point(settings, chunk)
-        store.run(lambda uow: jobs.finish(uow, job_id, now(), result=kind.finish(uow, jobs.row(uow, job_id))))
+        store.run(lambda uow: jobs.finish(uow, job_id, now(), result=kind.finish(uow, owned(uow))))
+    except LeaseLost:
+        log.warning("job %s: another worker took it over; this one stops", job_id)
     except InsufficientCredits as exc:
         error = {
             "code": "insufficient_credits",
@@ -43,33 +57,39 @@ def run_job(store: Store, settings: Settings, job_id: str) -> None:
             "required": render(exc.required_milli),
             "available": render(exc.available_milli),
         }
-        store.run(lambda uow: jobs.finish(uow, job_id, now(), error=error))
+        _fail(store, kind, job_id, owned, now, error)
     except Exception:
         log.exception("job %s failed", job_id)
-        store.run(
-            lambda uow: (
-                _release(uow, kind, job_id),
-                jobs.finish(
-                    uow,
-                    job_id,
-                    now(),
-                    error={"code": "internal_error", "detail": "the job stopped on an error"},
-                ),
-            )
+        _fail(
+            store,
+            kind,
+            job_id,
+            owned,
+            now,
+            {"code": "internal_error", "detail": "the job stopped on an error"},
         )
 
 
-def _chunk(uow, kind, job, settings: Settings, now) -> int:
+def _fail(store, kind, job_id: str, owned, now, error: dict) -> None:
+    """Release what the job set aside and did not spend, and record why it stopped."""
+
+    def fail(uow):
+        bulk.release(uow, owned(uow), kind.KIND)
+        jobs.finish(uow, job_id, now(), error=error)
+
+    try:
+        store.run(fail)
+    except LeaseLost:
+        log.warning("job %s: taken over before its failure was recorded", job_id)
+
+
+def _chunk(uow, kind, job, settings: Settings) -> int:
     items = jobs.pending_items(uow, job.id, settings.job_chunk_size)
     if not items:
         return 0
     outcomes, charged, reserved = kind.process(uow, job, items)
-    jobs.record_chunk(uow, job, outcomes, charged, reserved, now, settings.job_lease_seconds)
+    jobs.record_chunk(uow, job, outcomes, charged, reserved)
     return len(items)
-
-
-def _release(uow, kind, job_id: str) -> None:
-    bulk.release(uow, jobs.row(uow, job_id), kind.KIND)
 
 
 def _pause_point(settings: Settings, chunk: int) -> None:

@@ -157,6 +157,7 @@ class CrmDelivery(SQLModel, table=True):
     external_id: str | None = Field(default=None, max_length=200)
     next_attempt_at: datetime = Field(default_factory=utcnow)
     lease_until: datetime | None = None
+    lease_token: str | None = Field(default=None, max_length=36)  # who holds the lease; stale holders stop
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -204,6 +205,7 @@ class Job(SQLModel, table=True):
     result: dict | None = Field(default=None, sa_column=Column(JSON))
     error: dict | None = Field(default=None, sa_column=Column(JSON))
     lease_until: datetime | None = None
+    lease_token: str | None = Field(default=None, max_length=36)  # who holds the lease; stale holders stop
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

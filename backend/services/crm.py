@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from adapters.crm.base import ConfigError
 from adapters.crm.registry import get_adapter
 from backend.domain.credits import UnlockKind
-from backend.domain.errors import InvalidInput, NotFound
+from backend.domain.errors import InvalidInput
 from backend.persistence.tables import CrmConnection, CrmDelivery, utcnow
 from backend.persistence.unit_of_work import UnitOfWork
 from backend.services import charge_guard, owned
@@ -89,15 +89,18 @@ def deliveries(uow: UnitOfWork, actor: Actor, status: str | None, limit: int = 5
 
 def retry(uow: UnitOfWork, actor: Actor, delivery_id: str) -> dict:
     """Re-queue a failed or dead delivery; it is sent again, and nothing is charged again."""
-    row = uow.session.get(CrmDelivery, delivery_id)
-    if row is None or row.account_id != actor.account_id:
-        raise NotFound(f"no delivery {delivery_id!r}")
+    row = owned.get(uow, actor, CrmDelivery, delivery_id, "delivery")
     if row.status in ("failed", "dead"):
         uow.execute(
             update(DELIVERIES)
             .where(DELIVERIES.c.id == row.id)
             .values(
-                status="pending", attempts=0, next_attempt_at=utcnow(), lease_until=None, updated_at=utcnow()
+                status="pending",
+                attempts=0,
+                next_attempt_at=utcnow(),
+                lease_until=None,
+                lease_token=None,
+                updated_at=utcnow(),
             )
         )
         uow.session.refresh(row)

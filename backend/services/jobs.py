@@ -75,7 +75,7 @@ def owned(uow: UnitOfWork, actor: Actor, job_id: str):
     return job
 
 
-def claim(uow: UnitOfWork, job_id: str, now: datetime, lease_seconds: float):
+def claim(uow: UnitOfWork, job_id: str, now: datetime, lease_seconds: float, token: str) -> bool:
     """Take the job if it is queued, or running under an expired lease (its worker died)."""
     won = uow.execute(
         update(JOBS)
@@ -86,9 +86,26 @@ def claim(uow: UnitOfWork, job_id: str, now: datetime, lease_seconds: float):
                 (JOBS.c.status == "running") & (or_(JOBS.c.lease_until.is_(None), JOBS.c.lease_until < now)),
             ),
         )
-        .values(status="running", lease_until=now + timedelta(seconds=lease_seconds), updated_at=now)
+        .values(
+            status="running",
+            lease_until=now + timedelta(seconds=lease_seconds),
+            lease_token=token,
+            updated_at=now,
+        )
     ).rowcount
-    return uow.execute(select(JOBS).where(JOBS.c.id == job_id)).first() if won else None
+    return won == 1
+
+
+def renew(uow: UnitOfWork, job_id: str, token: str, now: datetime, lease_seconds: float):
+    """Start of every step of a job: extend the lease if this worker still holds it, and answer the
+    job's row as it is now (on PostgreSQL the UPDATE also locks the row until the step commits, so a
+    second holder waits, then finds the token changed). None: another worker took the job over."""
+    held = uow.execute(
+        update(JOBS)
+        .where(JOBS.c.id == job_id, JOBS.c.lease_token == token, JOBS.c.status == "running")
+        .values(lease_until=now + timedelta(seconds=lease_seconds), updated_at=now)
+    ).rowcount
+    return row(uow, job_id) if held == 1 else None
 
 
 def stale(uow: UnitOfWork, now: datetime) -> list[str]:
@@ -117,11 +134,9 @@ def record_chunk(
     outcomes_by_seq: dict[int, dict],
     charged: dict,
     reserved: dict | None,
-    now: datetime,
-    lease_seconds: float,
 ) -> None:
     """Mark the chunk's items done with their outcomes and move the job's counters, in the chunk's
-    transaction; renew the lease."""
+    transaction (which `renew` began, so `job` is current)."""
     uow.execute(
         update(ITEMS)
         .where(ITEMS.c.job_id == job.id, ITEMS.c.seq == bindparam("s"))
@@ -138,8 +153,6 @@ def record_chunk(
             progress_done=JOBS.c.progress_done + len(outcomes_by_seq),
             charged=total,
             reserved={str(k): v for k, v in reserved.items()} if reserved is not None else job.reserved,
-            lease_until=now + timedelta(seconds=lease_seconds),
-            updated_at=now,
         )
     )
 
@@ -155,6 +168,7 @@ def finish(
             result=result,
             error=error,
             lease_until=None,
+            lease_token=None,
             updated_at=now,
         )
     )

@@ -7,6 +7,7 @@ worker sends it again with the same delivery id (the webhook-id receivers dedupl
 from __future__ import annotations
 
 import random
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,6 +23,7 @@ CONNECTIONS = CrmConnection.__table__
 @dataclass(frozen=True)
 class Claimed:
     id: str
+    token: str
     attempts: int
     payload: dict
     kind: str
@@ -42,7 +44,9 @@ class Policy:
         return max(delay, retry_after or 0.0)
 
 
-def claim_due(uow: UnitOfWork, now: datetime, policy: Policy, limit: int = 20) -> list[Claimed]:
+def claim_due(uow: UnitOfWork, now: datetime, policy: Policy, limit: int) -> list[Claimed]:
+    """Lease up to `limit` due deliveries; the caller sizes `limit` so that sending them all, one
+    timeout each, ends before their lease does."""
     free = or_(DELIVERIES.c.lease_until.is_(None), DELIVERIES.c.lease_until < now)
     due = (
         uow.execute(
@@ -56,21 +60,23 @@ def claim_due(uow: UnitOfWork, now: datetime, policy: Policy, limit: int = 20) -
     )
     claimed = []
     for delivery_id in due:
+        token = str(uuid.uuid4())
         won = uow.execute(
             update(DELIVERIES)
             .where(DELIVERIES.c.id == delivery_id, DELIVERIES.c.status == "pending", free)
             .values(
+                lease_token=token,
                 lease_until=now + timedelta(seconds=policy.lease_seconds),
                 attempts=DELIVERIES.c.attempts + 1,
                 updated_at=now,
             )
         ).rowcount
         if won:
-            claimed.append(_claimed(uow, delivery_id))
+            claimed.append(_claimed(uow, delivery_id, token))
     return claimed
 
 
-def _claimed(uow: UnitOfWork, delivery_id: str) -> Claimed:
+def _claimed(uow: UnitOfWork, delivery_id: str, token: str) -> Claimed:
     row = uow.execute(
         select(
             DELIVERIES.c.id,
@@ -83,14 +89,13 @@ def _claimed(uow: UnitOfWork, delivery_id: str) -> Claimed:
         .join(CONNECTIONS, CONNECTIONS.c.id == DELIVERIES.c.connection_id)
         .where(DELIVERIES.c.id == delivery_id)
     ).one()
-    return Claimed(row.id, row.attempts, row.payload, row.kind, row.config, row.connection_id)
+    return Claimed(row.id, token, row.attempts, row.payload, row.kind, row.config, row.connection_id)
 
 
 def delivered(uow: UnitOfWork, claimed: Claimed, external_id: str | None, now: datetime) -> None:
-    _finish(
-        uow, claimed, now, status="delivered", external_id=(external_id or "")[:200] or None, last_error=None
-    )
-    _health(uow, claimed, last_success_at=now)
+    external_id = (external_id or "")[:200] or None
+    if _finish(uow, claimed, now, status="delivered", external_id=external_id, last_error=None):
+        _health(uow, claimed, last_success_at=now)
 
 
 def failed(
@@ -105,28 +110,27 @@ def failed(
     """Retryable: back off, or `dead` after the last attempt. Permanent: `failed`. Answers the status."""
     error = error[:1000]
     if retryable and claimed.attempts < policy.max_attempts:
-        delay = policy.backoff(claimed.attempts, retry_after)
-        _finish(
-            uow,
-            claimed,
-            now,
-            status="pending",
-            last_error=error,
-            next_attempt_at=now + timedelta(seconds=delay),
+        status, later = (
+            "pending",
+            {"next_attempt_at": now + timedelta(seconds=policy.backoff(claimed.attempts, retry_after))},
         )
-        status = "pending"
     else:
-        status = "dead" if retryable else "failed"
-        _finish(uow, claimed, now, status=status, last_error=error)
-    _health(uow, claimed, last_error=error)
+        status, later = ("dead" if retryable else "failed"), {}
+    if _finish(uow, claimed, now, status=status, last_error=error, **later):
+        _health(uow, claimed, last_error=error)
     return status
 
 
-def _finish(uow: UnitOfWork, claimed: Claimed, now: datetime, **values) -> None:
-    uow.execute(
-        update(DELIVERIES)
-        .where(DELIVERIES.c.id == claimed.id)
-        .values(lease_until=None, updated_at=now, **values)
+def _finish(uow: UnitOfWork, claimed: Claimed, now: datetime, **values) -> bool:
+    """Record the outcome only while this claim still holds the delivery: a sender that outlived its
+    lease (and was overtaken by another) must not overwrite the newer outcome."""
+    return (
+        uow.execute(
+            update(DELIVERIES)
+            .where(DELIVERIES.c.id == claimed.id, DELIVERIES.c.lease_token == claimed.token)
+            .values(lease_until=None, lease_token=None, updated_at=now, **values)
+        ).rowcount
+        == 1
     )
 
 

@@ -1,0 +1,42 @@
+"""A job's lease: a worker that outlived it is stopped by the token check, and the worker that took
+the job over finishes it with exact money (R23, no credits created or charged twice)."""
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import update
+
+from backend.config import Settings
+from backend.domain.credits import MILLI, CreditType
+from backend.jobs.runner import run_job
+from backend.services import charge_guard, jobs, lists, post_exports
+from tests.invariants import assert_ledger_invariants
+
+
+def test_a_worker_past_its_lease_cannot_write_and_the_new_holder_finishes_exactly(store, world, db_url):
+    actor = world.account(email=20)
+    urls = world.people(10)
+    lid = store.run(lambda uow: lists.create(uow, actor, "L"))["id"]
+    engagers = [{"linkedin_url": u, "full_name": None, "engagement": "like"} for u in urls]
+    job = store.run(
+        lambda uow: post_exports.queue(uow, actor, "https://x.example/p", engagers, "list", lid, False)
+    )
+    now = datetime.now(UTC)
+    assert store.run(lambda uow: jobs.claim(uow, job["id"], now, 300, "worker-a"))
+    store.run(lambda uow: post_exports.begin(uow, jobs.renew(uow, job["id"], "worker-a", now, 300)))
+    store.run(
+        lambda uow: uow.execute(
+            update(jobs.JOBS)
+            .where(jobs.JOBS.c.id == job["id"])
+            .values(lease_until=now - timedelta(seconds=1))
+        )
+    )  # worker A stalls
+
+    run_job(store, Settings(database_url=db_url, job_chunk_size=4), job["id"])  # worker B takes over
+
+    assert store.run(lambda uow: jobs.renew(uow, job["id"], "worker-a", datetime.now(UTC), 300)) is None
+    done = store.run(lambda uow: jobs.get(uow, actor, job["id"]))
+    assert done["status"] == "succeeded" and done["progress"] == {"done": 10, "total": 10}
+    assert done["credits"]["charged"]["email"] == 10
+    balance = store.run(lambda uow: charge_guard.balances(uow, actor.account_id))[CreditType.EMAIL]
+    assert balance == 10 * MILLI
+    assert_ledger_invariants(store)
