@@ -59,7 +59,7 @@ def main() -> None:
         base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         started = time.perf_counter()
         with open(path, "rb") as stream:
-            answer = store.run(lambda uow: uploads.create(uow, actor, stream, True, True, None))
+            answer = uploads.create(store, actor, stream, True, True, None)
         elapsed = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     print(f"file: {rows:,} data rows, {size_mb:.1f} MB")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, current_app, has_request_context, json, request
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
 
 from backend.domain.credits import render
@@ -107,6 +108,16 @@ def _flatten(messages: dict) -> dict:
     return out
 
 
+def unstorable(exc: DataError):
+    """A value the database refuses (a NUL character, say): the request's fault, and nothing was written."""
+    return problem(
+        422,
+        "validation_error",
+        "Invalid request",
+        "the request holds a value that cannot be stored (for example a NUL character); nothing was changed",
+    )
+
+
 def unexpected(exc: Exception):
     log.exception("unhandled error", exc_info=exc)
     return problem(
@@ -120,4 +131,5 @@ def unexpected(exc: Exception):
 def register(app: Flask) -> None:
     app.register_error_handler(DomainError, domain_error)
     app.register_error_handler(HTTPException, http_error)
+    app.register_error_handler(DataError, unstorable)
     app.register_error_handler(Exception, unexpected)

@@ -19,18 +19,20 @@ from backend.persistence.tables import IdempotencyKey, utcnow
 
 KEYS = IdempotencyKey.__table__
 STALE_RUNNING = timedelta(minutes=5)  # a claim whose request died (process killed) is taken over
+OPERATOR = "operator"
 
 
 def claim():
     """before_request: replay a stored answer, refuse a conflicting one, or claim the key."""
     key = request.headers.get("Idempotency-Key")
-    if request.method != "POST" or not key or getattr(g, "actor", None) is None:
+    if request.method != "POST" or not key or not request.path.startswith("/v1/"):
         return None
+    scope = g.actor.account_id if g.actor else OPERATOR  # operator routes have keys of their own
     digest = _request_digest()
     ttl = timedelta(hours=current_app.config["SETTINGS"].idempotency_ttl_hours)
-    row = _store().run(lambda uow: _claim(uow, g.actor.account_id, key[:200], digest, ttl))
+    row = _store().run(lambda uow: _claim(uow, scope, key[:200], digest, ttl))
     if row is None:
-        g.idempotency = (g.actor.account_id, key[:200])
+        g.idempotency = (scope, key[:200])
         return None
     response = current_app.response_class(row.body, status=row.status_code, content_type=row.content_type)
     response.headers["Idempotent-Replayed"] = "true"

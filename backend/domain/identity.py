@@ -8,7 +8,7 @@ from urllib.parse import unquote, urlsplit
 from backend.domain.errors import InvalidProfileUrl
 
 _HOST = re.compile(r"^(?:[a-z0-9-]+\.)?linkedin\.com$")
-_SLUG = re.compile(r"^[^\s/?#]{1,200}$")
+_SLUG = re.compile(r"^[^\s/?#\x00-\x1f\x7f]{1,200}$")
 
 
 def canonical_linkedin_url(raw: str) -> str:

@@ -21,6 +21,8 @@ from backend.domain.errors import InvalidProfileUrl
 from backend.domain.identity import canonical_linkedin_url, email_key
 
 MAX_KEPT_BAD_ROWS = 1000
+MAX_EMAIL = 254  # RFC 5321's path limit
+MAX_TEXT = 300
 _CHUNK = 64 * 1024
 _FORMULA_PREFIXES = ("=", "+", "-", "@")  # cells are stripped first, so no \t or \r
 _EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
@@ -204,6 +206,8 @@ def _row(line: int, cells: list[str], columns: dict[str, list[int]]) -> LeadRow 
     if raw_email is not None:
         if raw_email.startswith(_FORMULA_PREFIXES):
             problems.append("the email is a formula, not an address")
+        elif len(raw_email) > MAX_EMAIL and _EMAIL_SHAPE.fullmatch(raw_email):
+            problems.append(f"the email is longer than {MAX_EMAIL} characters")
         elif _EMAIL_SHAPE.fullmatch(raw_email):
             email = raw_email
         else:
@@ -215,7 +219,14 @@ def _row(line: int, cells: list[str], columns: dict[str, list[int]]) -> LeadRow 
         return BadRow(line, "no usable LinkedIn URL or email: " + "; ".join(problems))
     first_and_last = " ".join(filter(None, (value("first_name"), value("last_name"))))
     full_name = value("full_name") or first_and_last or None
-    return LeadRow(line, key, linkedin_url, email, full_name, value("company"), value("title"))
+    return LeadRow(
+        line, key, linkedin_url, email, _cut(full_name), _cut(value("company")), _cut(value("title"))
+    )
+
+
+def _cut(text: str | None) -> str | None:
+    """Free-text cells are kept to what the product stores (names, companies, titles)."""
+    return text[:MAX_TEXT] if text else text
 
 
 def _shown(text: str) -> str:

@@ -50,10 +50,14 @@ class WriterQueue:
 
     def acquire(self) -> None:
         self.thread_lock.acquire()
-        if self.path:
-            if self.pid != os.getpid():  # a forked process needs its own open file, or flock is shared
-                self.fd, self.pid = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600), os.getpid()
-            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        try:
+            if self.path:
+                if self.pid != os.getpid():  # a forked process needs its own open file, or flock is shared
+                    self.fd, self.pid = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600), os.getpid()
+                fcntl.flock(self.fd, fcntl.LOCK_EX)
+        except BaseException:
+            self.thread_lock.release()
+            raise
 
     def release(self) -> None:
         if self.fd is not None:

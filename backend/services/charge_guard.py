@@ -132,15 +132,23 @@ def charge_unlocks(
 
 
 def _skip_what_does_not_fit(fresh: dict, outcome: Outcome, balance: dict, reserved: dict) -> None:
-    """R23 partial runs: keep items in order while their type's credits last; skip the rest."""
+    """R23 partial runs: keep people in order while credits last and skip the rest. A person is kept
+    or skipped whole: never a phone charged for a lead whose email could not be paid for."""
     left = {t: reserved.get(t, amount) for t, amount in balance.items()}
-    for key, w in list(fresh.items()):
-        t = w.kind.credit_type
-        if w.amount > left[t]:
+    by_person: dict[str, list] = {}
+    for key, w in fresh.items():
+        by_person.setdefault(w.person_id, []).append((key, w))
+    for items in by_person.values():
+        need = Counter()
+        for _, w in items:
+            need[w.kind.credit_type] += w.amount
+        if all(amount <= left[t] for t, amount in need.items()):
+            for t, amount in need.items():
+                left[t] -= amount
+            continue
+        for key, _ in items:
             del fresh[key]
             outcome.reasons[key] = Reason(ReasonCode.SKIPPED)
-        else:
-            left[t] -= w.amount
 
 
 def _unlock_row(actor: Actor, w: Unlocking, now) -> dict:

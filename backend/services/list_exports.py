@@ -8,7 +8,6 @@ from collections import Counter
 from sqlalchemy import select
 
 from backend.domain.credits import UnlockKind
-from backend.domain.reasons import ReasonCode
 from backend.domain.rules import UNLOCK_COST
 from backend.persistence.tables import ListLead
 from backend.persistence.unit_of_work import UnitOfWork
@@ -87,8 +86,6 @@ def process(uow: UnitOfWork, job, items: list) -> tuple[dict, Counter, dict | No
             "status": str(status),
             "reasons": {str(k): r.as_json() for k, r in h.reasons.items()},
         }
-        if status is ReasonCode.SKIPPED:
-            outcomes[i.seq]["email"] = outcomes[i.seq]["phone"] = None
     return outcomes, charged, reserved
 
 

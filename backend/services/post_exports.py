@@ -75,8 +75,7 @@ def process(uow: UnitOfWork, job, items: list) -> tuple[dict, Counter, dict | No
             None,
         )
     actor = bulk.actor_of(job)
-    names = {i.payload["linkedin_url"]: i.payload.get("full_name") for i in items}
-    found = people.resolve_many(uow, list(names), names)
+    found = people.resolve_many(uow, [i.payload["linkedin_url"] for i in items])
     reserved = bulk.reserved_of(job)
     held = unlock_many(
         uow, actor, list(found.values()), EMAIL, KIND, reserved=reserved, partial=job.params["allow_partial"]

@@ -75,8 +75,9 @@ def _record(result: dict[str, Held], outcome: Outcome, wanted, existing, actor: 
     for (pid, kind), row in existing.items():
         result[pid].reasons[kind] = charge_guard.already_unlocked(row, actor)
     for w in wanted:
-        result[w.person_id].reasons[w.kind] = outcome.reasons[(w.person_id, w.kind)]
-        result[w.person_id].values[w.kind] = w.value
+        reason = result[w.person_id].reasons[w.kind] = outcome.reasons[(w.person_id, w.kind)]
+        if reason.code is not ReasonCode.SKIPPED:  # a skipped unlock is not held: its data stays back
+            result[w.person_id].values[w.kind] = w.value
 
 
 def _lookup(uow: UnitOfWork, people: list) -> dict[str, Contact]:

@@ -22,7 +22,7 @@ from backend.domain.lead_files import (
 from backend.domain.reasons import Reason, ReasonCode
 from backend.domain.rules import UPLOAD_ENRICH_COST, UPLOAD_VALIDATE_COST
 from backend.persistence.tables import JobItem, ListLead, Upload, UploadRow, utcnow
-from backend.persistence.unit_of_work import UnitOfWork
+from backend.persistence.unit_of_work import Store, UnitOfWork
 from backend.services import bulk, charge_guard, jobs, lists, people
 from backend.services.charge_guard import Actor, Unlocking
 from backend.services.unlocking import unlock_many
@@ -60,17 +60,47 @@ def parse(stream, limits: Limits | None = None):
         raise InvalidInput(exc.message, fields={"file": [exc.message]}, reason=exc.code) from exc
 
 
-def create(uow: UnitOfWork, actor: Actor, stream, enrich: bool, validate: bool, list_id: str | None) -> dict:
-    """R18: detect the leads and answer the most the chosen options can cost; nothing is charged."""
+def create(store: Store, actor: Actor, stream, enrich: bool, validate: bool, list_id: str | None) -> dict:
+    """R18: detect the leads and answer the most the chosen options can cost; nothing is charged.
+
+    The distinct rows are stored in short transactions of BATCH rows, so even a million-row file never
+    holds the database's write lock for long; the upload is `parsing` meanwhile (not confirmable),
+    and a file refused midway leaves nothing behind."""
+    upload_id = str(uuid.uuid4())
+    store.run(lambda uow: _open(uow, actor, upload_id, enrich, validate, list_id))
+    try:
+        rows, bad, bad_count, duplicates, batch = 0, [], 0, 0, []
+        for row in parse(stream):
+            if isinstance(row, Duplicate):
+                duplicates += 1
+            elif isinstance(row, BadRow):
+                bad_count += 1
+                if len(bad) < MAX_KEPT_BAD_ROWS:
+                    bad.append({"line": row.line, "reason": row.reason})
+            else:
+                batch.append({"upload_id": upload_id, "seq": rows, "payload": _payload(row)})
+                rows += 1
+                if len(batch) == BATCH:
+                    store.run(lambda uow, b=batch: uow.execute(insert(ROWS), b))
+                    batch = []
+        if batch:
+            store.run(lambda uow: uow.execute(insert(ROWS), batch))
+    except BaseException:
+        store.run(lambda uow: _discard(uow, upload_id))
+        raise
+    summary = {"bad_rows": bad, "bad_count": bad_count, "duplicates": duplicates}
+    return store.run(lambda uow: _ready(uow, upload_id, rows, summary))
+
+
+def _open(uow: UnitOfWork, actor: Actor, upload_id: str, enrich: bool, validate: bool, list_id: str | None):
     if list_id:
         lists.get(uow, actor, list_id)
-    upload_id = str(uuid.uuid4())
     uow.execute(
         insert(UPLOADS).values(
             id=upload_id,
             account_id=actor.account_id,
             user_id=actor.user_id,
-            status="awaiting_confirmation",
+            status="parsing",
             enrich=enrich,
             validate_emails=validate,
             list_id=list_id,
@@ -79,26 +109,20 @@ def create(uow: UnitOfWork, actor: Actor, stream, enrich: bool, validate: bool, 
             created_at=utcnow(),
         )
     )
-    rows, bad, bad_count, duplicates, batch = 0, [], 0, 0, []
-    for row in parse(stream):
-        if isinstance(row, Duplicate):
-            duplicates += 1
-            continue
-        if isinstance(row, BadRow):
-            bad_count += 1
-            if len(bad) < MAX_KEPT_BAD_ROWS:
-                bad.append({"line": row.line, "reason": row.reason})
-            continue
-        batch.append({"upload_id": upload_id, "seq": rows, "payload": _payload(row)})
-        rows += 1
-        if len(batch) == BATCH:
-            uow.execute(insert(ROWS), batch)
-            batch = []
-    if batch:
-        uow.execute(insert(ROWS), batch)
-    summary = {"bad_rows": bad, "bad_count": bad_count, "duplicates": duplicates}
-    uow.execute(update(UPLOADS).where(UPLOADS.c.id == upload_id).values(rows=rows, summary=summary))
+
+
+def _ready(uow: UnitOfWork, upload_id: str, rows: int, summary: dict) -> dict:
+    uow.execute(
+        update(UPLOADS)
+        .where(UPLOADS.c.id == upload_id)
+        .values(rows=rows, summary=summary, status="awaiting_confirmation")
+    )
     return upload_json(uow.execute(select(UPLOADS).where(UPLOADS.c.id == upload_id)).one())
+
+
+def _discard(uow: UnitOfWork, upload_id: str) -> None:
+    uow.execute(delete(ROWS).where(ROWS.c.upload_id == upload_id))
+    uow.execute(delete(UPLOADS).where(UPLOADS.c.id == upload_id))
 
 
 def _payload(row) -> dict:
@@ -248,12 +272,11 @@ def _key(payload: dict) -> str:
 
 def _people(uow: UnitOfWork, payloads: list[dict]) -> dict:
     """R1: rows with a profile URL are that person; rows with only an email are keyed by it."""
-    names = {_key(p): p["full_name"] for p in payloads}
     urls = [p["linkedin_url"] for p in payloads if p["linkedin_url"]]
     emails = [p["email"] for p in payloads if not p["linkedin_url"]]
-    found = people.resolve_many(uow, urls, names) if urls else {}
+    found = people.resolve_many(uow, urls) if urls else {}
     if emails:
-        found.update(people.resolve_emails(uow, emails, names))
+        found.update(people.resolve_emails(uow, emails))
     return found
 
 

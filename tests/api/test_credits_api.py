@@ -44,3 +44,14 @@ def test_grants_are_positive_ledger_entries(api):
     )
     assert r.status_code == 201 and r.json["amount"] == 2.5 and r.json["balance_after"] == 2.5
     assert user.balance()["email"] == 2.5
+
+
+def test_r6_an_operator_grant_retried_with_its_idempotency_key_grants_once(api):
+    user = api.account(email=0)
+    grant = {"credit_type": "email", "amount": 10}
+    path = f"/v1/admin/accounts/{user.account_id}/grants"
+    first = api.admin.post(path, grant, **{"Idempotency-Key": "g-1"})
+    again = api.admin.post(path, grant, **{"Idempotency-Key": "g-1"})
+    assert (first.status_code, again.status_code) == (201, 201) and again.json == first.json
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert user.balance()["email"] == 10

@@ -148,3 +148,11 @@ def test_me_names_the_tokens_account_and_user(api):
     user = api.account()
     assert user.get("/v1/me").json["account_id"] == user.account_id
     assert api.raw.get("/v1/me").status_code == 401
+
+
+def test_a_nul_character_is_a_422_not_a_server_error(api):
+    user = api.account()
+    r = user.post("/v1/lists", {"name": "a\u0000b"})
+    assert r.status_code in (201, 422) and r.status_code != 500  # SQLite stores it; PostgreSQL refuses it
+    r = user.post(REVEAL, {"linkedin_url": "https://www.linkedin.com/in/ab%00c"})
+    assert r.status_code == 422 and "linkedin_url" in r.json["errors"]

@@ -203,3 +203,43 @@ def test_jobs_of_another_account_are_404(fifty, job_api):
     job = export(fifty, fifty.urls[:2])
     other = job_api.account()
     assert other.get(f"/v1/jobs/{job['id']}").status_code == 404
+
+
+def test_r23_a_partial_list_export_keeps_or_skips_each_lead_whole(job_api):
+    urls = job_api.directory(3, email=False, phone=True)  # added to the list free (no email found)
+    user = job_api.account(email=1, phone=10)
+    lid = user.post("/v1/lists", {"name": "L"}).json["id"]
+    for u in urls:
+        user.post(f"/v1/extension/lists/{lid}/leads", {"linkedin_url": u})
+    job_api.directory(3, email=True, phone=True)  # now the source has their emails too
+    job = wait(
+        user,
+        user.post(f"/v1/lists/{lid}/exports", {"include_phone": True, "allow_partial": True}).json["job"][
+            "id"
+        ],
+    )
+    assert job["status"] == "succeeded"
+    assert job["result"]["counts"] == {"charged": 1, "skipped": 2}
+    assert job["credits"]["charged"] == {"email": 1, "phone": 1, "tracking": 0}
+    assert user.balance() == {"email": 0, "phone": 9, "tracking": 5}
+    rows = list(
+        csv.DictReader(io.StringIO(user.get(f"/v1/jobs/{job['id']}/download").get_data(as_text=True)))
+    )
+    assert sum(1 for r in rows if r["email"]) == 1 and sum(1 for r in rows if r["phone"]) == 1
+
+
+def test_a_name_one_account_sends_is_never_shown_to_another(job_api):
+    a, b = job_api.account(), job_api.account()
+    a.list_id = a.post("/v1/lists", {"name": "L"}).json["id"]
+    url = "https://www.linkedin.com/in/stranger-x"  # unknown to the directory: only the caller names it
+    body = {
+        "post_url": "https://www.linkedin.com/posts/x",
+        "destination": "list",
+        "list_id": a.list_id,
+        "engagers": [{"linkedin_url": url, "full_name": "A's private note", "engagement": "like"}],
+    }
+    wait(a, a.post("/v1/extension/post-exports", body).json["job"]["id"])
+    b_list = b.post("/v1/lists", {"name": "L"}).json["id"]
+    lead = b.post(f"/v1/extension/lists/{b_list}/leads", {"linkedin_url": url}).json["lead"]
+    reveal = b.post("/v1/extension/reveal", {"linkedin_url": url}).json["person"]
+    assert "A's private note" not in str(lead) + str(reveal)

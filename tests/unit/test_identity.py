@@ -52,3 +52,9 @@ def test_r1_percent_encoded_slug_is_decoded():
 def test_r1_anything_but_an_in_profile_is_refused(bad):
     with pytest.raises(InvalidProfileUrl):
         canonical_linkedin_url(bad)
+
+
+@pytest.mark.parametrize("bad", ["https://www.linkedin.com/in/ab%00c", "https://www.linkedin.com/in/a%0Ab"])
+def test_r1_control_characters_in_a_slug_are_refused(bad):
+    with pytest.raises(InvalidProfileUrl):
+        canonical_linkedin_url(bad)

@@ -279,3 +279,12 @@ def test_too_large_a_file_fails_while_streaming():
         list(read_leads(stream, Limits(max_bytes=200_000)))
     assert caught.value.code == "too_large"
     assert stream.pulled < 200_000 + 64 * 1024 + 1
+
+
+def test_overlong_cells_are_cut_or_refused_per_row_not_per_file():
+    from backend.domain.lead_files import MAX_TEXT, BadRow, LeadRow, read_leads
+
+    text = ("email,name\n" + "a@x.example," + "N" * 400 + "\n" + "b" * 260 + "@x.example,B\n").encode()
+    good, bad = list(read_leads(io.BytesIO(text)))
+    assert isinstance(good, LeadRow) and len(good.full_name) == MAX_TEXT
+    assert isinstance(bad, BadRow) and "longer than" in bad.reason
