@@ -20,7 +20,6 @@ from typing import BinaryIO
 from backend.domain.errors import InvalidProfileUrl
 from backend.domain.identity import canonical_linkedin_url, email_key
 
-MAX_KEPT_BAD_ROWS = 1000
 MAX_EMAIL = 254  # RFC 5321's path limit
 MAX_TEXT = 300
 _CHUNK = 64 * 1024
@@ -68,16 +67,6 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
-
-
-@dataclass(frozen=True)
-class FileSummary:
-    """`rows` are distinct leads (what an upload would charge for); `duplicates` were folded into them."""
-
-    rows: int
-    bad_rows: list[BadRow]
-    bad_count: int
-    duplicates: int
 
 
 class LeadFileError(ValueError):
@@ -136,22 +125,6 @@ def read_distinct(
                 continue
             seen.add(digest)
         yield row
-
-
-def summarize(stream: BinaryIO, limits: Limits = DEFAULT_LIMITS) -> FileSummary:
-    """One pass over the file: distinct leads, duplicates folded by key, and the bad rows."""
-    bad_rows: list[BadRow] = []
-    rows = bad_count = duplicates = 0
-    for row in read_distinct(stream, limits):
-        if isinstance(row, Duplicate):
-            duplicates += 1
-        elif isinstance(row, BadRow):
-            bad_count += 1
-            if len(bad_rows) < MAX_KEPT_BAD_ROWS:
-                bad_rows.append(row)
-        else:
-            rows += 1
-    return FileSummary(rows=rows, bad_rows=bad_rows, bad_count=bad_count, duplicates=duplicates)
 
 
 def _rows(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backend.domain.credits import HALF, MILLI, CreditType, UnlockKind
+from backend.domain.credits import HALF, MILLI, UnlockKind
 
 # R7, R10, R11, R12, R13, R14, R15, R16: one credit of the unlock's type, once per person.
 UNLOCK_COST: dict[UnlockKind, int] = {
@@ -47,7 +47,3 @@ def unlocks_for(action: str, options: dict) -> tuple[UnlockKind, ...]:
     if action == "list_export":
         return (UnlockKind.EMAIL, UnlockKind.PHONE) if options.get("include_phone") else (UnlockKind.EMAIL,)
     return ACTION_UNLOCKS.get(action, ())
-
-
-def zero_by_type() -> dict[CreditType, int]:
-    return {t: 0 for t in CreditType}

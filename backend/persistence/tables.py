@@ -262,7 +262,6 @@ class Upload(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=36)
     account_id: str = Field(foreign_key="accounts.id", index=True, max_length=36)
     user_id: str | None = Field(default=None, max_length=36)
-    purpose: str = Field(default="leads", max_length=16)
     status: str = Field(default="awaiting_confirmation", max_length=24)
     enrich: bool = False
     validate_emails: bool = False

@@ -12,7 +12,6 @@ from sqlalchemy import delete, insert, literal, select, update
 from backend.domain.credits import HALF, CreditType, UnlockKind, render
 from backend.domain.errors import Conflict, InvalidInput, NotFound, TooLarge
 from backend.domain.lead_files import (
-    MAX_KEPT_BAD_ROWS,
     BadRow,
     Duplicate,
     LeadFileError,
@@ -32,6 +31,7 @@ LIMITS = Limits(max_bytes=100 * 2**20, max_rows=1_000_000)
 UPLOADS, ROWS, ITEMS, LEADS = Upload.__table__, UploadRow.__table__, JobItem.__table__, ListLead.__table__
 BATCH = 2000
 BAD_ROWS_SHOWN = 100
+MAX_KEPT_BAD_ROWS = 1000  # kept with the upload; all are counted
 COLUMNS = (
     "line",
     "linkedin_url",

@@ -60,7 +60,6 @@ def upgrade() -> None:
         sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
         sa.Column("account_id", sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
         sa.Column("user_id", sqlmodel.sql.sqltypes.AutoString(length=36), nullable=True),
-        sa.Column("purpose", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=24), nullable=False),
         sa.Column("enrich", sa.Boolean(), nullable=False),
         sa.Column("validate_emails", sa.Boolean(), nullable=False),

@@ -192,3 +192,12 @@ def test_r6_a_retried_upload_with_its_idempotency_key_replays_the_first_answer(a
     assert first.status_code == 201 and again.json["id"] == first.json["id"]
     assert again.headers["Idempotent-Replayed"] == "true"
     assert other.status_code == 422 and other.json["code"] == "idempotency_conflict"
+
+
+def test_every_bad_row_is_counted_and_the_first_are_shown_with_their_lines(api):
+    user = api.account()
+    text = "Email,Name\n" + "".join(f",nobody {i}\n" for i in range(1500)) + "a@x.example,A\n"
+    r = upload(user, text)
+    assert r.status_code == 201 and r.json["rows"] == 1
+    assert r.json["bad_rows"]["count"] == 1500 and len(r.json["bad_rows"]["rows"]) == 100
+    assert r.json["bad_rows"]["rows"][0] == {"line": 2, "reason": "no LinkedIn URL or email"}
