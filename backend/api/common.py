@@ -10,6 +10,10 @@ from backend.domain.errors import InvalidInput
 from backend.services.charge_guard import Actor
 
 
+def store():
+    return current_app.extensions["store"]
+
+
 def run(fn):
     """Run a use case in one unit of work (retried on transient DB errors)."""
     return current_app.extensions["store"].run(fn)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from backend.api.common import actor, run
+from backend.api.common import actor, run, store
 from backend.services import extension
 from backend.services.people import PersonRef
 from schemas import extension as s
@@ -22,7 +22,7 @@ blp = Blueprint(
 @blp.response(200, s.RevealResponse)
 def reveal(body):
     """Reveal a person's email and/or phone (R10: 1 credit each, nothing when not found or held)"""
-    return run(lambda uow: extension.reveal(uow, actor(), PersonRef.parse(body), body["fields_"]))
+    return extension.reveal_read_first(store(), actor(), PersonRef.parse(body), body["fields_"])
 
 
 @blp.route("/lists/<list_id>/leads", methods=["POST"])

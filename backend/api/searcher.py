@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
-from backend.api.common import actor, read, run
+from backend.api.common import actor, read, run, store
 from backend.api.limits import bulk
 from backend.services import searcher
 from backend.services.people import PersonRef
@@ -47,7 +47,7 @@ def search_people(query):
 @blp.response(200, RevealResponse)
 def reveal(body):
     """Reveal a person's email and/or phone (R7: 1 credit each, nothing when not found or held)"""
-    return run(lambda uow: searcher.reveal(uow, actor(), PersonRef.parse(body), body["fields_"]))
+    return searcher.reveal(store(), actor(), PersonRef.parse(body), body["fields_"])
 
 
 @blp.route("/saved-searches", methods=["POST"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import current_app
 from flask_smorest import Blueprint
 
-from backend.api.common import actor, multipart, run
+from backend.api.common import actor, multipart, run, store
 from backend.api.limits import sized
 from backend.services import uploads
 from schemas import uploads as s
@@ -26,8 +26,7 @@ def multipart_body(schema) -> dict:
 def create():
     """Upload leads: answers the leads detected and the most the options can cost; charges nothing (R18)"""
     form, stream = multipart(s.UploadForm)
-    store = current_app.extensions["store"]
-    return uploads.create(store, actor(), stream, form["enrich"], form["validate_"], form.get("list_id"))
+    return uploads.create(store(), actor(), stream, form["enrich"], form["validate_"], form.get("list_id"))
 
 
 @blp.route("/uploads/<upload_id>/confirm", methods=["POST"])

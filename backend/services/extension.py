@@ -5,8 +5,8 @@ from __future__ import annotations
 from backend.domain.credits import UnlockKind
 from backend.domain.errors import InvalidInput
 from backend.domain.reasons import Reason, ReasonCode
-from backend.persistence.unit_of_work import UnitOfWork
-from backend.services import crm, lists, people, sequences
+from backend.persistence.unit_of_work import Store, UnitOfWork
+from backend.services import charge_guard, crm, lists, people, sequences
 from backend.services.charge_guard import Actor
 from backend.services.credit_report import charged_of, report
 from backend.services.people import PersonRef
@@ -15,13 +15,49 @@ from backend.services.unlocking import Held, unlock
 EMAIL = (UnlockKind.EMAIL,)
 
 
-def reveal(uow: UnitOfWork, actor: Actor, ref: PersonRef, fields: list[str], action: str = "reveal") -> dict:
+def reveal(
+    uow: UnitOfWork,
+    actor: Actor,
+    ref: PersonRef,
+    fields: list[str],
+    action: str = "reveal",
+    looked_up: dict | None = None,
+) -> dict:
     """R10: email costs 1 email credit, phone 1 phone credit, nothing when not found or held.
     The searcher's reveal (R7) is the same charge; `action` names its surface in the ledger."""
     person = people.resolve(uow, ref)
-    kinds = tuple(UnlockKind(f) for f in dict.fromkeys(fields))
-    held = unlock(uow, actor, person, kinds, action)
+    held = unlock(uow, actor, person, _kinds(fields), action, looked_up)
     return {"person": person_json(held), "credits": _credits(uow, actor, held)}
+
+
+def reveal_read_first(store: Store, actor: Actor, ref: PersonRef, fields: list[str], action: str = "reveal"):
+    """`reveal` as the routes run it. Most reveals are the extension re-opening a profile the team
+    already holds: those are answered from a read, never waiting for (or taking) the write lock.
+    Otherwise the contact lookup happens in that read, and only the charge in the write transaction;
+    the charge guard checks again there, so a concurrent unlock is still never charged twice."""
+    answer, looked_up = store.run(lambda uow: _held_answer(uow, actor, ref, _kinds(fields)), write=False)
+    if answer is not None:
+        return answer
+    return store.run(lambda uow: reveal(uow, actor, ref, fields, action, looked_up))
+
+
+def _held_answer(uow: UnitOfWork, actor: Actor, ref: PersonRef, kinds: tuple[UnlockKind, ...]):
+    """(the answer, when the account holds every kind asked for; else the contact lookup's result)."""
+    person = people.find(uow, ref)
+    held = charge_guard.held(uow, actor.account_id, [person.id], kinds) if person else {}
+    if person and len(held) == len(kinds):
+        result = Held(
+            person,
+            values={k: row.value for (_, k), row in held.items()},
+            reasons={k: charge_guard.already_unlocked(row, actor) for (_, k), row in held.items()},
+        )
+        return {"person": person_json(result), "credits": _credits(uow, actor, result)}, None
+    url = ref.linkedin_url or (person.linkedin_url if person else None)
+    return None, ({url: uow.contacts.lookup(url)} if url else None)
+
+
+def _kinds(fields: list[str]) -> tuple[UnlockKind, ...]:
+    return tuple(UnlockKind(f) for f in dict.fromkeys(fields))
 
 
 def add_to_list(uow: UnitOfWork, actor: Actor, list_id: str, ref: PersonRef) -> tuple[bool, dict]:

@@ -53,6 +53,13 @@ def resolve_many(uow: UnitOfWork, urls: list[str]) -> dict:
     return _resolve(uow, PEOPLE.c.linkedin_url, "linkedin_url", urls)
 
 
+def find(uow: UnitOfWork, ref: PersonRef):
+    """The person a reference names, if we know them (creating none)."""
+    if ref.person_id:
+        return uow.execute(select(PEOPLE).where(PEOPLE.c.id == ref.person_id)).first()
+    return find_many(uow, [ref.linkedin_url]).get(ref.linkedin_url)
+
+
 def find_many(uow: UnitOfWork, urls: list[str]) -> dict:
     """The people already known for these canonical URLs (creating none), keyed by URL."""
     return _select(uow, PEOPLE.c.linkedin_url, sorted(set(urls)))

@@ -14,7 +14,7 @@ from backend.domain.errors import InvalidInput, NotFound
 from backend.domain.reasons import Reason, ReasonCode
 from backend.persistence.statements import insert_ignoring_conflicts
 from backend.persistence.tables import DirectoryEntry, SavedSearch, SavedSearchPerson, utcnow
-from backend.persistence.unit_of_work import UnitOfWork
+from backend.persistence.unit_of_work import Store, UnitOfWork
 from backend.services import charge_guard, extension, owned, people, sequences
 from backend.services.charge_guard import Actor
 from backend.services.credit_report import charged_of, reasons_json, report
@@ -66,10 +66,10 @@ def search(
     }
 
 
-def reveal(uow: UnitOfWork, actor: Actor, ref: PersonRef, fields: list[str]) -> dict:
+def reveal(store: Store, actor: Actor, ref: PersonRef, fields: list[str]) -> dict:
     """R7: the extension's reveal (1 email / 1 phone credit, nothing when not found or held),
     booked in the ledger as a searcher action."""
-    return extension.reveal(uow, actor, ref, fields, action="search_reveal")
+    return extension.reveal_read_first(store, actor, ref, fields, action="search_reveal")
 
 
 def create_saved_search(uow: UnitOfWork, actor: Actor, name: str, query: dict) -> dict:

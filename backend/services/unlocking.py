@@ -29,8 +29,15 @@ class Held:
     contact: Contact | None = None
 
 
-def unlock(uow: UnitOfWork, actor: Actor, person, kinds: tuple[UnlockKind, ...], action: str) -> Held:
-    return unlock_many(uow, actor, [person], kinds, action)[person.id]
+def unlock(
+    uow: UnitOfWork,
+    actor: Actor,
+    person,
+    kinds: tuple[UnlockKind, ...],
+    action: str,
+    looked_up: dict | None = None,
+) -> Held:
+    return unlock_many(uow, actor, [person], kinds, action, looked_up=looked_up)[person.id]
 
 
 def unlock_many(
@@ -43,15 +50,17 @@ def unlock_many(
     reserved: dict | None = None,
     partial: bool = False,
     costs: dict[UnlockKind, int] = UNLOCK_COST,
+    looked_up: dict | None = None,
 ) -> dict[str, Held]:
     """`unlock` for many people in a few statements; bulk jobs pass their reservation (R23), and
-    uploads their own price (R17: enrichment at half a credit)."""
+    uploads their own price (R17: enrichment at half a credit). `looked_up`: contacts the caller
+    already fetched (profile URL -> Contact or None), so the lookup can happen outside the write lock."""
     result = {p.id: Held(p) for p in people}
     existing = charge_guard.held(uow, actor.account_id, result, kinds)
     for (pid, kind), row in existing.items():
         result[pid].values[kind] = row.value
     need = [p for p in people if any((p.id, k) not in existing for k in kinds)]
-    contacts = _lookup(uow, need)
+    contacts = _lookup(uow, need, looked_up or {})
     wanted = []
     _name_people(uow, need, contacts)
     for p in need:
@@ -80,10 +89,12 @@ def _record(result: dict[str, Held], outcome: Outcome, wanted, existing, actor: 
             result[w.person_id].values[w.kind] = w.value
 
 
-def _lookup(uow: UnitOfWork, people: list) -> dict[str, Contact]:
+def _lookup(uow: UnitOfWork, people: list, looked_up: dict) -> dict[str, Contact]:
     by_url = {p.linkedin_url: p.id for p in people if p.linkedin_url}
-    found = uow.contacts.lookup_many(list(by_url)) if by_url else {}
-    contacts = {by_url[url]: c for url, c in found.items()}
+    contacts = {by_url[url]: c for url, c in looked_up.items() if url in by_url and c is not None}
+    ask = [url for url in by_url if url not in looked_up]
+    found = uow.contacts.lookup_many(ask) if ask else {}
+    contacts.update({by_url[url]: c for url, c in found.items()})
     for p in people:
         if not p.linkedin_url and p.email_key:
             contact = uow.contacts.lookup_by_email(p.email_key)

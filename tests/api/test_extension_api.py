@@ -149,3 +149,22 @@ def test_another_accounts_list_and_connection_are_404_and_charge_nothing(api, ex
     ]
     assert [(r.status_code, r.json["code"]) for r in rs] == [(404, "not_found")] * 3
     assert intruder.balance()["email"] == 100
+
+
+def test_r3_revealing_someone_the_team_holds_is_answered_without_a_write(app, ext):
+    ext.post("/v1/extension/reveal", {**person(ext.urls[0]), "fields": ["email", "phone"]})
+    store, writes = app.extensions["store"], []
+    real_run = store.run
+
+    def recording(fn, attempts=5, write=True):
+        writes.append(write)
+        return real_run(fn, attempts, write)
+
+    store.run = recording
+    try:
+        again = ext.post("/v1/extension/reveal", {**person(ext.urls[0]), "fields": ["email", "phone"]})
+    finally:
+        store.run = real_run
+    assert again.json["credits"]["charged"] == {"email": 0, "phone": 0, "tracking": 0}
+    assert again.json["person"]["phone"] == "+15550000000"
+    assert writes and not any(writes)  # auth and the answer: reads only, no write lock taken
