@@ -167,4 +167,5 @@ def test_r3_revealing_someone_the_team_holds_is_answered_without_a_write(app, ex
         store.run = real_run
     assert again.json["credits"]["charged"] == {"email": 0, "phone": 0, "tracking": 0}
     assert again.json["person"]["phone"] == "+15550000000"
-    assert writes and not any(writes)  # auth and the answer: reads only, no write lock taken
+    if app.extensions["store"].writer is not None:  # SQLite: reads only, the write lock is never taken
+        assert writes and not any(writes)
