@@ -6,7 +6,7 @@ import hashlib
 import secrets
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from backend.domain.credits import CreditType
 from backend.domain.errors import NotFound
@@ -53,8 +53,11 @@ def grant(uow: UnitOfWork, account_id: str, credit_type: CreditType, amount: int
     return credits.entry_json(charge_guard.grant(uow, Actor(account_id), credit_type, amount, note))
 
 
+_BY_TOKEN = select(USERS.c.id, USERS.c.account_id).where(
+    USERS.c.token_hash == bindparam("h")
+)  # every request
+
+
 def actor_for_token(uow: UnitOfWork, token: str) -> Actor | None:
-    row = uow.execute(
-        select(USERS.c.id, USERS.c.account_id).where(USERS.c.token_hash == hash_token(token))
-    ).first()
+    row = uow.execute(_BY_TOKEN, {"h": hash_token(token)}).first()
     return Actor(row.account_id, row.id) if row else None
