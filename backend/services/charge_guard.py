@@ -43,6 +43,9 @@ _DEBIT = (
 )
 _CREDIT = update(BALANCES).where(_ACCOUNT_TYPE).values(_NEW_AMOUNT).returning(BALANCES.c.amount)
 _BALANCES = select(BALANCES.c.credit_type, BALANCES.c.amount).where(BALANCES.c.account_id == bindparam("a"))
+_HELD_OF_PERSON = select(UNLOCKS).where(
+    UNLOCKS.c.account_id == bindparam("a"), UNLOCKS.c.person_id == bindparam("p")
+)
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,9 @@ class Outcome:
 def held(uow: UnitOfWork, account_id: str, person_ids: Iterable[str], kinds: Iterable[UnlockKind]):
     """The unlocks the account holds among these people and kinds, keyed by (person_id, kind)."""
     person_ids, kinds = list(dict.fromkeys(person_ids)), [str(k) for k in kinds]
+    if len(person_ids) == 1:  # one person: the hot path, a prebuilt statement
+        rows = uow.execute(_HELD_OF_PERSON, {"a": account_id, "p": person_ids[0]})
+        return {(r.person_id, UnlockKind(r.kind)): r for r in rows if r.kind in kinds}
     found = {}
     for i in range(0, len(person_ids), 1000):  # bounded statements, whatever the list's size
         rows = uow.execute(

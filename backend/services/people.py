@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from backend.domain.errors import InvalidInput, NotFound
 from backend.domain.identity import canonical_linkedin_url, email_key
@@ -14,6 +14,9 @@ from backend.persistence.tables import Person
 from backend.persistence.unit_of_work import UnitOfWork
 
 PEOPLE = Person.__table__
+_BY_KEY = {
+    c.key: select(PEOPLE).where(c == bindparam("k")) for c in (PEOPLE.c.linkedin_url, PEOPLE.c.email_key)
+}
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,9 @@ def _resolve(uow: UnitOfWork, column, field: str, keys: list[str]) -> dict:
 
 
 def _select(uow: UnitOfWork, column, keys: list[str]) -> dict:
+    if len(keys) == 1:  # one person: the hot path, a prebuilt statement
+        row = uow.execute(_BY_KEY[column.key], {"k": keys[0]}).first()
+        return {keys[0]: row} if row else {}
     found = {}
     for i in range(0, len(keys), 500):
         rows = uow.execute(select(PEOPLE).where(among(column, keys[i : i + 500]))).all()
