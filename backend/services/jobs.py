@@ -143,6 +143,9 @@ def record_chunk(
         .values(done=True, outcome=bindparam("o")),
         [{"s": seq, "o": o} for seq, o in outcomes_by_seq.items()],
     )
+    tally = dict((job.result or {}).get("counts", {}))
+    for outcome in outcomes_by_seq.values():
+        tally[outcome["status"]] = tally.get(outcome["status"], 0) + 1
     total = dict(job.charged)
     for t, amount in charged.items():
         total[str(t)] = total.get(str(t), 0) + amount
@@ -152,6 +155,7 @@ def record_chunk(
         .values(
             progress_done=JOBS.c.progress_done + len(outcomes_by_seq),
             charged=total,
+            result={"counts": tally},  # so far: GET /v1/jobs/<id> shows progress by outcome
             reserved={str(k): v for k, v in reserved.items()} if reserved is not None else job.reserved,
         )
     )
@@ -180,12 +184,10 @@ def set_reserved(uow: UnitOfWork, job_id: str, reserved: dict) -> None:
     )
 
 
-def outcomes(uow: UnitOfWork, job_id: str, limit: int | None = None, after: int = -1) -> list[dict]:
-    stmt = select(ITEMS.c.outcome).where(
-        ITEMS.c.job_id == job_id, ITEMS.c.seq > after, ITEMS.c.done.is_(True)
-    )
-    stmt = stmt.order_by(ITEMS.c.seq)
-    return list(uow.execute(stmt.limit(limit) if limit else stmt).scalars())
+def outcomes(uow: UnitOfWork, job_id: str, limit: int) -> list[dict]:
+    """The first `limit` per-lead outcomes, in the job's order (all of them are in its CSV)."""
+    stmt = select(ITEMS.c.outcome).where(ITEMS.c.job_id == job_id, ITEMS.c.done.is_(True))
+    return list(uow.execute(stmt.order_by(ITEMS.c.seq).limit(limit)).scalars())
 
 
 def outcome_page(uow: UnitOfWork, job_id: str, after: int, limit: int) -> list:
@@ -198,12 +200,7 @@ def outcome_page(uow: UnitOfWork, job_id: str, after: int, limit: int) -> list:
     ).all()
 
 
-def counts(uow: UnitOfWork, job_id: str) -> dict:
-    """How many items ended in each status (charged, already_unlocked, not_found, skipped, …)."""
-    tally: dict[str, int] = {}
-    after = -1
-    while page := outcome_page(uow, job_id, after, 5000):
-        for seq, outcome in page:
-            tally[outcome["status"]] = tally.get(outcome["status"], 0) + 1
-            after = seq
-    return tally
+def counts(job) -> dict:
+    """How many items ended in each status (charged, already_unlocked, not_found, skipped, …), as the
+    chunks recorded them."""
+    return dict((job.result or {}).get("counts", {}))

@@ -94,7 +94,7 @@ def finish(uow: UnitOfWork, job) -> dict:
     return {
         "list_id": job.params["list_id"],
         "include_phone": job.params["include_phone"],
-        "counts": jobs.counts(uow, job.id),
+        "counts": jobs.counts(job),
     }
 
 

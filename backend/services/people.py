@@ -48,12 +48,13 @@ def resolve(uow: UnitOfWork, ref: PersonRef):
     return resolve_many(uow, [ref.linkedin_url])[ref.linkedin_url]
 
 
-def resolve_many(uow: UnitOfWork, urls: list[str]) -> dict:
+def resolve_many(uow: UnitOfWork, urls: list[str], source_names: dict[str, str | None] | None = None) -> dict:
     """Rows for canonical URLs, creating the missing ones in one statement; keyed by URL.
 
-    People are shared by every account, so a person's name comes only from the contact-data source,
-    never from what one account typed or uploaded (that stays with the account's own job or list)."""
-    return _resolve(uow, PEOPLE.c.linkedin_url, "linkedin_url", urls)
+    People are shared by every account, so a person's name comes only from the contact-data source
+    (`source_names`, by URL), never from what one account typed or uploaded (that stays with the
+    account's own job or list)."""
+    return _resolve(uow, PEOPLE.c.linkedin_url, "linkedin_url", urls, source_names or {})
 
 
 def find(uow: UnitOfWork, ref: PersonRef):
@@ -70,17 +71,17 @@ def find_many(uow: UnitOfWork, urls: list[str]) -> dict:
 
 def resolve_emails(uow: UnitOfWork, emails: list[str]) -> dict:
     """R1: uploaded rows without a profile URL are people keyed by lower-cased email."""
-    return _resolve(uow, PEOPLE.c.email_key, "email_key", [email_key(e) for e in emails])
+    return _resolve(uow, PEOPLE.c.email_key, "email_key", [email_key(e) for e in emails], {})
 
 
-def _resolve(uow: UnitOfWork, column, field: str, keys: list[str]) -> dict:
+def _resolve(uow: UnitOfWork, column, field: str, keys: list[str], names: dict) -> dict:
     keys = sorted(set(keys))  # one order everywhere: concurrent bulk inserts cannot deadlock
     found = _select(uow, column, keys)
     missing = [k for k in keys if k not in found]
     if missing:
         created = uow.execute(
             insert_ignoring_conflicts(uow.dialect, PEOPLE).returning(*PEOPLE.c),
-            [{"id": str(uuid.uuid4()), field: k} for k in missing],
+            [{"id": str(uuid.uuid4()), field: k, "full_name": names.get(k)} for k in missing],
         ).all()
         found.update({getattr(r, column.key): r for r in created})
         raced = [k for k in missing if k not in found]  # created meanwhile by a concurrent request

@@ -75,10 +75,20 @@ def process(uow: UnitOfWork, job, items: list) -> tuple[dict, Counter, dict | No
             None,
         )
     actor = bulk.actor_of(job)
-    found = people.resolve_many(uow, [i.payload["linkedin_url"] for i in items])
+    urls = [i.payload["linkedin_url"] for i in items]
+    looked_up = uow.contacts.lookup_many(urls)  # one lookup: names for new people, data for the charge
+    source_names = {url: contact.full_name for url, contact in looked_up.items()}
+    found = people.resolve_many(uow, urls, source_names)
     reserved = bulk.reserved_of(job)
     held = unlock_many(
-        uow, actor, list(found.values()), EMAIL, KIND, reserved=reserved, partial=job.params["allow_partial"]
+        uow,
+        actor,
+        list(found.values()),
+        EMAIL,
+        KIND,
+        reserved=reserved,
+        partial=job.params["allow_partial"],
+        looked_up={url: looked_up.get(url) for url in urls},
     )
     outcomes, added = {}, []
     for i in items:
@@ -102,7 +112,7 @@ def finish(uow: UnitOfWork, job) -> dict:
         "destination": job.params["destination"],
         "list_id": job.params["list_id"],
         "duplicates_folded": job.params["duplicates"],
-        "counts": jobs.counts(uow, job.id),
+        "counts": jobs.counts(job),
     }
 
 

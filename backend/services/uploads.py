@@ -317,7 +317,7 @@ def finish(uow: UnitOfWork, job) -> dict:
     bulk.release(uow, job, KIND)
     return {
         "upload_id": job.params["upload_id"],
-        "counts": jobs.counts(uow, job.id),
+        "counts": jobs.counts(job),
         "max": render(job.params["max"]),
     }
 
