@@ -30,7 +30,7 @@ class Settings:
     worker_poll_seconds: float = 0.5
     queue_name: str = "leadledger"
     queue_immediate: bool = False  # tests: run a job's task in the enqueuing thread
-    job_chunk_size: int = 500
+    job_chunk_size: int = 1000
     job_lease_seconds: float = 300.0  # a running job whose worker died is resumed after this
     job_pause_file: str | None = None  # crash tests: the file names a chunk to pause after
     email_validator_url: str | None = None  # a validation service; without it, the local validator
