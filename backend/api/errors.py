@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, current_app, has_request_context, json, request
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, DBAPIError
 from werkzeug.exceptions import HTTPException
 
 from backend.domain.credits import render
@@ -18,6 +18,7 @@ from backend.domain.errors import (
     NotFound,
     TooLarge,
 )
+from backend.persistence.unit_of_work import is_transient
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,20 @@ def unstorable(exc: DataError):
     )
 
 
+def database_error(exc: DBAPIError):
+    """Transient contention that outlasted the unit of work's retries is a 503 the client may retry
+    (never a 500); anything else is unexpected."""
+    if not is_transient(exc):
+        return unexpected(exc)
+    return problem(
+        503,
+        "busy",
+        "Service busy",
+        "the database is busy; nothing was changed, retry shortly",
+        headers={"Retry-After": "1"},
+    )
+
+
 def unexpected(exc: Exception):
     log.exception("unhandled error", exc_info=exc)
     return problem(
@@ -132,4 +147,5 @@ def register(app: Flask) -> None:
     app.register_error_handler(DomainError, domain_error)
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(DataError, unstorable)
+    app.register_error_handler(DBAPIError, database_error)
     app.register_error_handler(Exception, unexpected)

@@ -156,3 +156,20 @@ def test_a_nul_character_is_a_422_not_a_server_error(api):
     assert r.status_code in (201, 422) and r.status_code != 500  # SQLite stores it; PostgreSQL refuses it
     r = user.post(REVEAL, {"linkedin_url": "https://www.linkedin.com/in/ab%00c"})
     assert r.status_code == 422 and "linkedin_url" in r.json["errors"]
+
+
+def test_database_contention_that_outlasts_the_retries_is_a_503_to_retry(api, app, monkeypatch):
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    user = api.account()
+
+    def locked(*args, **kwargs):
+        raise OperationalError("BEGIN IMMEDIATE", {}, sqlite3.OperationalError("database is locked"))
+
+    monkeypatch.setattr("backend.persistence.unit_of_work.time.sleep", lambda s: None)
+    monkeypatch.setattr(app.extensions["store"].engine, "connect", locked)
+    r = user.post("/v1/lists", {"name": "L"}, Origin=ORIGIN)
+    assert r.status_code == 503 and r.json["code"] == "busy" and r.headers["Retry-After"] == "1"
+    assert r.headers["Access-Control-Allow-Origin"] == ORIGIN
