@@ -67,7 +67,6 @@ class Unlocking:
 @dataclass
 class Outcome:
     reasons: dict[tuple[str, UnlockKind], Reason] = field(default_factory=dict)
-    charged: Counter = field(default_factory=Counter)
 
 
 def held(uow: UnitOfWork, account_id: str, person_ids: Iterable[str], kinds: Iterable[UnlockKind]):
@@ -146,7 +145,6 @@ def charge_unlocks(
             _draw(uow, actor, action, credit_type, items, balance[credit_type], reserved, now)
         else:
             _debit(uow, actor, action, credit_type, items, now)
-        outcome.charged[credit_type] += sum(w.amount for w in items)
     return outcome
 
 

@@ -57,6 +57,22 @@ def resolve_many(uow: UnitOfWork, urls: list[str], source_names: dict[str, str |
     return _resolve(uow, PEOPLE.c.linkedin_url, "linkedin_url", urls, source_names or {})
 
 
+def resolve_refs(uow: UnitOfWork, refs: list[PersonRef]) -> list:
+    """The distinct people named, in the order first named; a URL never seen becomes a person (R1),
+    an unknown person_id is a 404 like everywhere else."""
+    by_url = resolve_many(uow, [r.linkedin_url for r in refs if r.linkedin_url])
+    ids = list(dict.fromkeys(r.person_id for r in refs if r.person_id))
+    by_id = {}
+    for i in range(0, len(ids), 500):
+        rows = uow.execute(select(PEOPLE).where(PEOPLE.c.id.in_(ids[i : i + 500]))).all()
+        by_id.update({r.id: r for r in rows})
+    missing = [pid for pid in ids if pid not in by_id]
+    if missing:
+        raise NotFound(f"no person {missing[0]!r}")
+    named = (by_url[r.linkedin_url] if r.linkedin_url else by_id[r.person_id] for r in refs)
+    return list({p.id: p for p in named}.values())
+
+
 def find(uow: UnitOfWork, ref: PersonRef):
     """The person a reference names, if we know them (creating none)."""
     if ref.person_id:

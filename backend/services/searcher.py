@@ -10,7 +10,7 @@ from collections import Counter
 from sqlalchemy import and_, func, or_, select
 
 from backend.domain.credits import CreditType, UnlockKind
-from backend.domain.errors import InvalidInput, NotFound
+from backend.domain.errors import InvalidInput
 from backend.domain.reasons import Reason, ReasonCode
 from backend.persistence.statements import insert_ignoring_conflicts
 from backend.persistence.tables import DirectoryEntry, SavedSearch, SavedSearchPerson, utcnow
@@ -85,7 +85,7 @@ def add_people(uow: UnitOfWork, actor: Actor, saved_search_id: str, refs: list[P
     """R8: always free. People are only named (R1), never looked up or unlocked, so nothing is charged
     and no contact data is answered; a person already in the saved search stays there once."""
     saved = owned.get(uow, actor, SavedSearch, saved_search_id, "saved search")
-    found = _resolve_refs(uow, refs)
+    found = people.resolve_refs(uow, refs)
     now = utcnow()
     rows = [
         {"saved_search_id": saved.id, "person_id": p.id, "added_by": actor.user_id, "created_at": now}
@@ -111,7 +111,7 @@ def enroll_many(uow: UnitOfWork, actor: Actor, sequence_id: str, refs: list[Pers
     account holds it (R3), nothing for people whose email is not found (R4), who are not enrolled.
     All or nothing (R5): if the balance cannot cover every charge, nothing is charged or enrolled."""
     sequence = sequences.get(uow, actor, sequence_id)
-    found = _resolve_refs(uow, refs)
+    found = people.resolve_refs(uow, refs)
     held = unlock_many(uow, actor, found, (UnlockKind.EMAIL,), "enroll")
     results = []
     for p in found:
@@ -122,22 +122,6 @@ def enroll_many(uow: UnitOfWork, actor: Actor, sequence_id: str, refs: list[Pers
         results.append({**_who(p), "status": status, "reasons": reasons_json(held[p.id].reasons)})
     charged = charged_of([h.reasons for h in held.values()])
     return {"results": results, "credits": report(uow, actor, charged)}
-
-
-def _resolve_refs(uow: UnitOfWork, refs: list[PersonRef]) -> list:
-    """The distinct people named, in the order first named; a URL never seen becomes a person (R1),
-    an unknown person_id is a 404 like everywhere else."""
-    by_url = people.resolve_many(uow, [r.linkedin_url for r in refs if r.linkedin_url])
-    ids = list(dict.fromkeys(r.person_id for r in refs if r.person_id))
-    by_id = {}
-    for i in range(0, len(ids), 500):
-        rows = uow.execute(select(PEOPLE).where(PEOPLE.c.id.in_(ids[i : i + 500]))).all()
-        by_id.update({r.id: r for r in rows})
-    missing = [pid for pid in ids if pid not in by_id]
-    if missing:
-        raise NotFound(f"no person {missing[0]!r}")
-    named = (by_url[r.linkedin_url] if r.linkedin_url else by_id[r.person_id] for r in refs)
-    return list({p.id: p for p in named}.values())
 
 
 def _who(person) -> dict:

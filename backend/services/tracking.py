@@ -32,16 +32,9 @@ WATCHED = ("company", "title")
 TRACKING_FILE_ROWS = 10_000
 
 
-def _people(uow: UnitOfWork, refs: list[PersonRef]) -> list:
-    urls = [r.linkedin_url for r in refs if r.linkedin_url]
-    found = list(people.resolve_many(uow, urls).values()) if urls else []
-    found += [people.resolve(uow, r) for r in refs if r.person_id]
-    return found
-
-
 def track(uow: UnitOfWork, actor: Actor, refs: list[PersonRef]) -> dict:
     """R20: all or nothing; re-tracking someone already tracked costs nothing."""
-    found = _people(uow, refs)
+    found = people.resolve_refs(uow, refs)
     new, already = charge_guard.hold_tracking(uow, actor, [p.id for p in found])
     code = {p: ReasonCode.HELD for p in new} | {p: ReasonCode.ALREADY_TRACKED for p in already}
     charged = {CreditType.TRACKING: TRACKING_HOLD * len(new)}
@@ -80,7 +73,7 @@ def track_file(uow: UnitOfWork, actor: Actor, stream) -> dict:
 
 def disable(uow: UnitOfWork, actor: Actor, refs: list[PersonRef]) -> dict:
     """R21: frees the credits at once, one person or many."""
-    found = _people(uow, refs)
+    found = people.resolve_refs(uow, refs)
     released = set(charge_guard.release_tracking(uow, actor, [p.id for p in found]))
     results = [
         _result(p, Reason(ReasonCode.RELEASED if p.id in released else ReasonCode.FREE_ACTION)) for p in found
