@@ -16,7 +16,7 @@ blp = Blueprint(
 
 
 @blp.route("/accounts", methods=["POST"])
-@blp.arguments(s.CreateAccountRequest)
+@blp.arguments(s.CreateAccountRequest())
 @blp.response(201, s.AccountResponse)
 def create_account(body):
     """Create an account (team) with its first admin user and initial grants"""
@@ -25,7 +25,7 @@ def create_account(body):
 
 
 @blp.route("/accounts/<account_id>/users", methods=["POST"])
-@blp.arguments(s.CreateUserRequest)
+@blp.arguments(s.CreateUserRequest())
 @blp.response(201, s.UserSchema)
 def create_user(body, account_id):
     """Add a user; the API token is answered once"""
@@ -33,7 +33,7 @@ def create_user(body, account_id):
 
 
 @blp.route("/accounts/<account_id>/grants", methods=["POST"])
-@blp.arguments(s.GrantRequest)
+@blp.arguments(s.GrantRequest())
 @blp.response(201, s.LedgerEntrySchema)
 def create_grant(body, account_id):
     """Grant credits: a positive ledger entry"""
@@ -46,7 +46,7 @@ def create_grant(body, account_id):
 
 @blp.route("/directory", methods=["POST"])
 @bulk
-@blp.arguments(s.DirectoryImportRequest)
+@blp.arguments(s.DirectoryImportRequest())
 @blp.response(200, s.DirectoryImportResponse)
 def import_directory(body):
     """Import people into the embedded contact-data source (upsert by canonical LinkedIn URL)"""

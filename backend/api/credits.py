@@ -20,7 +20,7 @@ def summary():
 
 
 @blp.route("/credits/ledger", methods=["GET"])
-@blp.arguments(s.LedgerQuery, location="query")
+@blp.arguments(s.LedgerQuery(), location="query")
 @blp.response(200, s.LedgerPage)
 def ledger(query):
     """The account's ledger, newest first, paginated by cursor"""
@@ -33,7 +33,7 @@ def ledger(query):
 
 @blp.route("/estimates", methods=["POST"])
 @bulk
-@blp.arguments(s.EstimateRequest)
+@blp.arguments(s.EstimateRequest())
 @blp.response(200, s.EstimateResponse)
 def estimate(body):
     """The most an action can cost, leaving out what the account holds; charges nothing (R23)"""

@@ -13,7 +13,7 @@ blp = Blueprint("crm", __name__, url_prefix="/v1/crm", description="CRM connecti
 
 
 @blp.route("/connections", methods=["POST"])
-@blp.arguments(s.ConnectionRequest)
+@blp.arguments(s.ConnectionRequest())
 @blp.response(201, s.ConnectionSchema)
 def create_connection(body):
     """Connect a CRM; the config is checked by the kind's adapter, credentials are never echoed"""
@@ -31,7 +31,7 @@ def all_connections():
 
 
 @blp.route("/deliveries", methods=["GET"])
-@blp.arguments(s.DeliveriesQuery, location="query")
+@blp.arguments(s.DeliveriesQuery(), location="query")
 @blp.response(200, s.DeliveriesResponse)
 def deliveries(query):
     """Deliveries, newest first, optionally by status"""

@@ -18,7 +18,7 @@ blp = Blueprint(
 
 
 @blp.route("/reveal", methods=["POST"])
-@blp.arguments(s.RevealRequest)
+@blp.arguments(s.RevealRequest())
 @blp.response(200, s.RevealResponse)
 def reveal(body):
     """Reveal a person's email and/or phone (R10: 1 credit each, nothing when not found or held)"""
@@ -26,7 +26,7 @@ def reveal(body):
 
 
 @blp.route("/lists/<list_id>/leads", methods=["POST"])
-@blp.arguments(s.PersonRef)
+@blp.arguments(s.PersonRef())
 @blp.response(201, s.LeadResponse)
 @blp.alt_response(200, schema=s.LeadResponse, description="Already in the list")
 def add_to_list(body, list_id):
@@ -36,7 +36,7 @@ def add_to_list(body, list_id):
 
 
 @blp.route("/crm-exports", methods=["POST"])
-@blp.arguments(s.CrmExportRequest)
+@blp.arguments(s.CrmExportRequest())
 @blp.response(202, s.CrmExportResponse)
 def crm_export(body):
     """Export a lead to a CRM connection (R11: 1 email credit, free if already revealed)"""
@@ -44,7 +44,7 @@ def crm_export(body):
 
 
 @blp.route("/list-and-crm", methods=["POST"])
-@blp.arguments(s.ListAndCrmRequest)
+@blp.arguments(s.ListAndCrmRequest())
 @blp.response(202, s.ListAndCrmResponse)
 def list_and_crm(body):
     """Add to a List and export to a CRM in one call (R12: one credit, not two)"""
@@ -53,7 +53,7 @@ def list_and_crm(body):
 
 
 @blp.route("/sequences/<sequence_id>/enrollments", methods=["POST"])
-@blp.arguments(s.EnrollRequest)
+@blp.arguments(s.EnrollRequest())
 @blp.response(201, s.EnrollResponse)
 @blp.alt_response(200, schema=s.EnrollResponse, description="Already enrolled")
 def enroll(body, sequence_id):

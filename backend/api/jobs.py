@@ -27,7 +27,7 @@ def _queued(job: dict) -> dict:
 
 @blp.route("/extension/post-exports", methods=["POST"])
 @bulk
-@blp.arguments(s.PostExportRequest)
+@blp.arguments(s.PostExportRequest())
 @blp.response(202, s.JobAccepted)
 def post_export(body):
     """Export a post's likers/commenters to a List (1 email credit per lead pulled) or to CSV (free)"""
@@ -47,7 +47,7 @@ def post_export(body):
 
 
 @blp.route("/lists/<list_id>/exports", methods=["POST"])
-@blp.arguments(s.ListExportRequest)
+@blp.arguments(s.ListExportRequest())
 @blp.response(202, s.JobAccepted)
 def list_export(body, list_id):
     """Download a List as CSV: 1 email credit per lead not yet unlocked, +1 phone per phone found"""

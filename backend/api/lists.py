@@ -12,7 +12,7 @@ blp = Blueprint("lists", __name__, url_prefix="/v1", description="Lists and sequ
 
 
 @blp.route("/lists", methods=["POST"])
-@blp.arguments(s.NameRequest)
+@blp.arguments(s.NameRequest())
 @blp.response(201, s.NamedSchema)
 def create_list(body):
     """Create a List"""
@@ -34,7 +34,7 @@ def list_leads(list_id):
 
 
 @blp.route("/sequences", methods=["POST"])
-@blp.arguments(s.NameRequest)
+@blp.arguments(s.NameRequest())
 @blp.response(201, s.NamedSchema)
 def create_sequence(body):
     """Create a sequence"""

@@ -25,7 +25,7 @@ def _refs(body) -> list[PersonRef]:
 
 
 @blp.route("/search/people", methods=["GET"])
-@blp.arguments(s.SearchQuery, location="query", unknown=RAISE)  # a mistyped filter is an error
+@blp.arguments(s.SearchQuery(), location="query", unknown=RAISE)  # a mistyped filter is an error
 @blp.response(200, s.SearchPage)
 def search_people(query):
     """Search people; free, and contact data shows only where the account holds it (R7, R9)"""
@@ -43,7 +43,7 @@ def search_people(query):
 
 
 @blp.route("/search/reveal", methods=["POST"])
-@blp.arguments(RevealRequest)
+@blp.arguments(RevealRequest())
 @blp.response(200, RevealResponse)
 def reveal(body):
     """Reveal a person's email and/or phone (R7: 1 credit each, nothing when not found or held)"""
@@ -51,7 +51,7 @@ def reveal(body):
 
 
 @blp.route("/saved-searches", methods=["POST"])
-@blp.arguments(s.SavedSearchRequest)
+@blp.arguments(s.SavedSearchRequest())
 @blp.response(201, s.SavedSearchSchema)
 def create_saved_search(body):
     """Save a search"""
@@ -67,7 +67,7 @@ def all_saved_searches():
 
 @blp.route("/saved-searches/<saved_search_id>/people", methods=["POST"])
 @bulk
-@blp.arguments(s.PeopleRequest)
+@blp.arguments(s.PeopleRequest())
 @blp.response(200, s.SavedSearchPeopleResponse)
 def add_to_saved_search(body, saved_search_id):
     """Add people to a saved search (R8: always free; nothing is revealed)"""
@@ -77,7 +77,7 @@ def add_to_saved_search(body, saved_search_id):
 
 @blp.route("/sequences/<sequence_id>/enrollments", methods=["POST"])
 @bulk
-@blp.arguments(s.PeopleRequest)
+@blp.arguments(s.PeopleRequest())
 @blp.response(201, s.EnrollmentsResponse)
 def enroll(body, sequence_id):
     """Put people into a sequence (R9: 1 email credit each unless held; no email found: free, not enrolled)"""

@@ -21,7 +21,7 @@ def refs(body) -> list[PersonRef]:
 
 @blp.route("/tracking", methods=["POST"])
 @bulk
-@blp.arguments(s.TrackingPeopleRequest)
+@blp.arguments(s.TrackingPeopleRequest())
 @blp.response(200, s.TrackResponse)
 def track(body):
     """Track people: 1 tracking credit held per person newly tracked, all or nothing (R20)"""
@@ -30,7 +30,7 @@ def track(body):
 
 @blp.route("/tracking/disable", methods=["POST"])
 @bulk
-@blp.arguments(s.TrackingPeopleRequest)
+@blp.arguments(s.TrackingPeopleRequest())
 @blp.response(200, s.DisableResponse)
 def disable(body):
     """Stop tracking people; their credits are free again at once (R21)"""
@@ -55,7 +55,7 @@ def tracked():
 
 
 @blp.route("/notifications", methods=["GET"])
-@blp.arguments(s.NotificationsQuery, location="query")
+@blp.arguments(s.NotificationsQuery(), location="query")
 @blp.response(200, s.NotificationsResponse)
 def notifications(query):
     """Job changes and promotions of tracked people, newest first (R22)"""

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
 
 from sqlalchemy import bindparam, insert, select, update
 
@@ -46,6 +47,8 @@ _BALANCES = select(BALANCES.c.credit_type, BALANCES.c.amount).where(BALANCES.c.a
 _HELD_OF_PERSON = select(UNLOCKS).where(
     UNLOCKS.c.account_id == bindparam("a"), UNLOCKS.c.person_id == bindparam("p")
 )
+_NEW_UNLOCKS = insert(UNLOCKS)
+_NEW_ENTRIES = insert(LEDGER)
 
 
 @dataclass(frozen=True)
@@ -136,7 +139,7 @@ def charge_unlocks(
     if not fresh:
         return outcome
     now = utcnow()
-    uow.execute(insert(UNLOCKS), [_unlock_row(actor, w, now) for w in fresh.values()])
+    uow.execute(_NEW_UNLOCKS, _one_or_many([_unlock_row(actor, w, now) for w in fresh.values()]))
     for credit_type in types:
         items = [w for w in fresh.values() if w.kind.credit_type == credit_type and w.amount]
         if not items:
@@ -189,7 +192,7 @@ def reserve(uow: UnitOfWork, actor: Actor, credit_type: CreditType, amount: int,
     if after is None:
         raise InsufficientCredits(str(credit_type), amount, balances(uow, actor.account_id)[credit_type])
     uow.execute(
-        insert(LEDGER), [_entry(actor, credit_type, -amount, after, f"{action}_reserve", None, utcnow())]
+        _NEW_ENTRIES, [_entry(actor, credit_type, -amount, after, f"{action}_reserve", None, utcnow())]
     )
 
 
@@ -200,7 +203,7 @@ def release(uow: UnitOfWork, actor: Actor, credit_type: CreditType, amount: int,
     lock_balances(uow, actor.account_id, [credit_type])
     after = _move(uow, actor.account_id, credit_type, amount)
     uow.execute(
-        insert(LEDGER), [_entry(actor, credit_type, amount, after, f"{action}_release", None, utcnow())]
+        _NEW_ENTRIES, [_entry(actor, credit_type, amount, after, f"{action}_release", None, utcnow())]
     )
 
 
@@ -216,20 +219,30 @@ def _draw(uow, actor, action, credit_type, items, balance_now, reserved, now) ->
     for w in items:
         running -= w.amount
         rows.append(_entry(actor, credit_type, -w.amount, running, action, w.person_id, now))
-    uow.execute(insert(LEDGER), rows)
+    uow.execute(_NEW_ENTRIES, _one_or_many(rows))
 
 
 def lock_balances(uow: UnitOfWork, account_id: str, types: Iterable[CreditType]) -> dict[CreditType, int]:
     """Take the account's balance rows for these types, in a fixed order (no deadlock between two
     charging transactions), and answer their amounts."""
+    stmt = _locking(uow.dialect, tuple(str(t) for t in types))
+    return {CreditType(t): amount for t, amount in uow.execute(stmt, {"a": account_id}).all()}
+
+
+@cache
+def _locking(dialect: str, types: tuple[str, ...]):
+    """`lock_balances`' statement, built once per engine and set of types (every charge runs it)."""
     stmt = (
         select(BALANCES.c.credit_type, BALANCES.c.amount)
-        .where(BALANCES.c.account_id == account_id, among(BALANCES.c.credit_type, [str(t) for t in types]))
+        .where(BALANCES.c.account_id == bindparam("a"), among(BALANCES.c.credit_type, list(types)))
         .order_by(BALANCES.c.credit_type)
     )
-    if uow.dialect != "sqlite":
-        stmt = stmt.with_for_update()
-    return {CreditType(t): amount for t, amount in uow.execute(stmt).all()}
+    return stmt if dialect == "sqlite" else stmt.with_for_update()
+
+
+def _one_or_many(rows: list[dict]):
+    """One row executes as a plain INSERT; a list takes the driver's executemany path."""
+    return rows[0] if len(rows) == 1 else rows
 
 
 def _debit(
@@ -245,7 +258,7 @@ def _debit(
     for w in items:
         running -= w.amount
         rows.append(_entry(actor, credit_type, -w.amount, running, action, w.person_id, now))
-    uow.execute(insert(LEDGER), rows)
+    uow.execute(_NEW_ENTRIES, _one_or_many(rows))
 
 
 def _move(uow: UnitOfWork, account_id: str, credit_type: CreditType, delta: int) -> int | None:
@@ -321,7 +334,7 @@ def hold_tracking(uow: UnitOfWork, actor: Actor, person_ids: list[str]) -> tuple
     for p in new:
         running -= TRACKING_HOLD
         rows.append(_entry(actor, CreditType.TRACKING, -TRACKING_HOLD, running, "tracking_hold", p, now))
-    uow.execute(insert(LEDGER), rows)
+    uow.execute(_NEW_ENTRIES, _one_or_many(rows))
     return new, sorted(active)
 
 
@@ -344,7 +357,7 @@ def release_tracking(uow: UnitOfWork, actor: Actor, person_ids: list[str]) -> li
     for p in active:
         running += TRACKING_HOLD
         rows.append(_entry(actor, CreditType.TRACKING, TRACKING_HOLD, running, "tracking_release", p, now))
-    uow.execute(insert(LEDGER), rows)
+    uow.execute(_NEW_ENTRIES, _one_or_many(rows))
     return active
 
 

@@ -22,10 +22,14 @@ def reveal(
     fields: list[str],
     action: str = "reveal",
     looked_up: dict | None = None,
+    person=None,
 ) -> dict:
     """R10: email costs 1 email credit, phone 1 phone credit, nothing when not found or held.
-    The searcher's reveal (R7) is the same charge; `action` names its surface in the ledger."""
-    person = people.resolve(uow, ref)
+    The searcher's reveal (R7) is the same charge; `action` names its surface in the ledger.
+    `looked_up` and `person`: what a read just before found (people are never deleted)."""
+    if person is None:
+        contact = (looked_up or {}).get(ref.linkedin_url)
+        person = people.resolve(uow, ref, contact.full_name if contact else None)
     held = unlock(uow, actor, person, _kinds(fields), action, looked_up)
     return {"person": person_json(held), "credits": _credits(uow, actor, held)}
 
@@ -39,14 +43,17 @@ def reveal_read_first(store: Store, actor: Actor, ref: PersonRef, fields: list[s
     as round trips only (charging reveals 356 -> 211/s), so there the write transaction does it all."""
     if store.writer is None:
         return store.run(lambda uow: reveal(uow, actor, ref, fields, action))
-    answer, looked_up = store.run(lambda uow: _held_answer(uow, actor, ref, _kinds(fields)), write=False)
+    answer, looked_up, person = store.run(
+        lambda uow: _held_answer(uow, actor, ref, _kinds(fields)), write=False
+    )
     if answer is not None:
         return answer
-    return store.run(lambda uow: reveal(uow, actor, ref, fields, action, looked_up))
+    return store.run(lambda uow: reveal(uow, actor, ref, fields, action, looked_up, person))
 
 
 def _held_answer(uow: UnitOfWork, actor: Actor, ref: PersonRef, kinds: tuple[UnlockKind, ...]):
-    """(the answer, when the account holds every kind asked for; else the contact lookup's result)."""
+    """(the answer, when the account holds every kind asked for; else the contact lookup's result;
+    the person, when known)."""
     person = people.find(uow, ref)
     held = charge_guard.held(uow, actor.account_id, [person.id], kinds) if person else {}
     if person and len(held) == len(kinds):
@@ -55,9 +62,9 @@ def _held_answer(uow: UnitOfWork, actor: Actor, ref: PersonRef, kinds: tuple[Unl
             values={k: row.value for (_, k), row in held.items()},
             reasons={k: charge_guard.already_unlocked(row, actor) for (_, k), row in held.items()},
         )
-        return {"person": person_json(result), "credits": _credits(uow, actor, result)}, None
+        return {"person": person_json(result), "credits": _credits(uow, actor, result)}, None, person
     url = ref.linkedin_url or (person.linkedin_url if person else None)
-    return None, ({url: uow.contacts.lookup(url)} if url else None)
+    return None, ({url: uow.contacts.lookup(url)} if url else None), person
 
 
 def _kinds(fields: list[str]) -> tuple[UnlockKind, ...]:

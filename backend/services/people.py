@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from functools import cache
 
 from sqlalchemy import bindparam, select
 
@@ -38,14 +39,16 @@ class PersonRef:
         )
 
 
-def resolve(uow: UnitOfWork, ref: PersonRef):
-    """The person row; a LinkedIn URL never seen before becomes a person (R1: still a person)."""
+def resolve(uow: UnitOfWork, ref: PersonRef, source_name: str | None = None):
+    """The person row; a LinkedIn URL never seen before becomes a person (R1: still a person), named
+    `source_name` when the caller already looked them up."""
     if ref.person_id:
         row = uow.execute(select(PEOPLE).where(PEOPLE.c.id == ref.person_id)).first()
         if row is None:
             raise NotFound(f"no person {ref.person_id!r}")
         return row
-    return resolve_many(uow, [ref.linkedin_url])[ref.linkedin_url]
+    url = ref.linkedin_url
+    return resolve_many(uow, [url], {url: source_name})[url]
 
 
 def resolve_many(uow: UnitOfWork, urls: list[str], source_names: dict[str, str | None] | None = None) -> dict:
@@ -95,15 +98,20 @@ def _resolve(uow: UnitOfWork, column, field: str, keys: list[str], names: dict) 
     found = _select(uow, column, keys)
     missing = [k for k in keys if k not in found]
     if missing:
-        created = uow.execute(
-            insert_ignoring_conflicts(uow.dialect, PEOPLE).returning(*PEOPLE.c),
-            [{"id": str(uuid.uuid4()), field: k, "full_name": names.get(k)} for k in missing],
-        ).all()
+        rows = [{"id": str(uuid.uuid4()), field: k, "full_name": names.get(k)} for k in missing]
+        created = uow.execute(_creating(uow.dialect), rows[0] if len(rows) == 1 else rows).all()
         found.update({getattr(r, column.key): r for r in created})
         raced = [k for k in missing if k not in found]  # created meanwhile by a concurrent request
         if raced:
             found.update(_select(uow, column, raced))
     return found
+
+
+@cache
+def _creating(dialect: str):
+    """`INSERT … ON CONFLICT DO NOTHING RETURNING` people, built once per dialect (every reveal of
+    someone new runs it)."""
+    return insert_ignoring_conflicts(dialect, PEOPLE).returning(*PEOPLE.c)
 
 
 def _select(uow: UnitOfWork, column, keys: list[str]) -> dict:
