@@ -24,14 +24,14 @@ from common import admin_post, database, served  # noqa: E402
 
 PEOPLE = 60_000
 CHARGE_LUA = """
-local n = 0
-local prefix = "x"
-function setup(thread) thread:set("prefix", tostring(math.random(1, 1000000000))) end
-function init(args) prefix = tostring(math.random(1, 1000000000)) end
+-- each wrk thread walks its own stride of the people, so no lead is revealed twice
+local threads, n = 0, 0
+id = 0  -- set per thread by setup(); a global, so thread:set reaches it
+function setup(thread) thread:set("id", threads); threads = threads + 1 end
 request = function()
+  local i = id + 2 * n
   n = n + 1
-  local i = (n * 7919 + tonumber(prefix)) % %d
-  local body = '{"linkedin_url": "https://www.linkedin.com/in/bench-' .. i .. '"}'
+  local body = '{"linkedin_url": "https://www.linkedin.com/in/bench-' .. (i % __PEOPLE__) .. '"}'
   return wrk.format("POST", "/v1/extension/reveal", nil, body)
 end
 """
@@ -114,7 +114,7 @@ def measure(engine: str, seconds: int) -> dict:
             FIXED_LUA % ("POST", json.dumps(json.dumps({"linkedin_url": held}))),
             seconds,
         )
-        c = wrk(base, "/v1/extension/reveal", token, CHARGE_LUA.replace("%d", str(PEOPLE)), seconds)
+        c = wrk(base, "/v1/extension/reveal", token, CHARGE_LUA.replace("__PEOPLE__", str(PEOPLE)), seconds)
         balance = requests.get(
             base + "/v1/credits", headers={"Authorization": f"Bearer {token}"}, timeout=30
         ).json()["balance"]["email"]

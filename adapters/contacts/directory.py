@@ -14,7 +14,9 @@ from backend.persistence.tables import DirectoryEntry
 DIRECTORY = DirectoryEntry.__table__
 _CHUNK = 500  # stays under SQLite's bound-parameter limit
 # A reveal looks up one person: a statement built once costs SQLAlchemy a fraction of one built per call.
-_ONE = select(DIRECTORY).where(DIRECTORY.c.linkedin_url == bindparam("u"))
+# The contact's fields only: the entry's own timestamps would cost a datetime parse per row.
+_FIELDS = [DIRECTORY.c[f] for f in ("linkedin_url", "full_name", "title", "company", "email", "phone")]
+_ONE = select(*_FIELDS).where(DIRECTORY.c.linkedin_url == bindparam("u"))
 
 
 class DirectoryProvider(ContactProvider):
@@ -40,14 +42,14 @@ class DirectoryProvider(ContactProvider):
         with self.engine.connect() as conn:
             for i in range(0, len(linkedin_urls), _CHUNK):
                 chunk = linkedin_urls[i : i + _CHUNK]
-                rows = conn.execute(select(DIRECTORY).where(DIRECTORY.c.linkedin_url.in_(chunk)))
+                rows = conn.execute(select(*_FIELDS).where(DIRECTORY.c.linkedin_url.in_(chunk)))
                 found.update({r.linkedin_url: _contact(r) for r in rows})
         return found
 
     def lookup_by_email(self, email: str) -> Contact | None:
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(DIRECTORY).where(func.lower(DIRECTORY.c.email) == email.lower()).limit(1)
+                select(*_FIELDS).where(func.lower(DIRECTORY.c.email) == email.lower()).limit(1)
             ).first()
         return _contact(row) if row else None
 

@@ -13,7 +13,7 @@ from backend.persistence.tables import ListLead
 from backend.persistence.unit_of_work import UnitOfWork
 from backend.services import bulk, charge_guard, jobs, lists
 from backend.services.charge_guard import Actor
-from backend.services.people import PEOPLE
+from backend.services.people import PEOPLE, PERSON
 from backend.services.unlocking import unlock_many
 
 KIND = "list_export"
@@ -55,7 +55,7 @@ def begin(uow: UnitOfWork, job) -> None:
 
 def process(uow: UnitOfWork, job, items: list) -> tuple[dict, Counter, dict | None]:
     ids = [i.payload["person_id"] for i in items]
-    rows = {r.id: r for r in uow.execute(select(PEOPLE).where(PEOPLE.c.id.in_(ids)))}
+    rows = {r.id: r for r in uow.execute(select(*PERSON).where(PEOPLE.c.id.in_(ids)))}
     reserved = bulk.reserved_of(job)
     held = unlock_many(
         uow,

@@ -15,8 +15,11 @@ from backend.persistence.tables import Person
 from backend.persistence.unit_of_work import UnitOfWork
 
 PEOPLE = Person.__table__
+# What a person row answers: who they are, never when we first saw them (a datetime per row is a
+# parse per row on SQLite, and bulk jobs read thousands).
+PERSON = (PEOPLE.c.id, PEOPLE.c.linkedin_url, PEOPLE.c.email_key, PEOPLE.c.full_name)
 _BY_KEY = {
-    c.key: select(PEOPLE).where(c == bindparam("k")) for c in (PEOPLE.c.linkedin_url, PEOPLE.c.email_key)
+    c.key: select(*PERSON).where(c == bindparam("k")) for c in (PEOPLE.c.linkedin_url, PEOPLE.c.email_key)
 }
 
 
@@ -43,7 +46,7 @@ def resolve(uow: UnitOfWork, ref: PersonRef, source_name: str | None = None):
     """The person row; a LinkedIn URL never seen before becomes a person (R1: still a person), named
     `source_name` when the caller already looked them up."""
     if ref.person_id:
-        row = uow.execute(select(PEOPLE).where(PEOPLE.c.id == ref.person_id)).first()
+        row = uow.execute(select(*PERSON).where(PEOPLE.c.id == ref.person_id)).first()
         if row is None:
             raise NotFound(f"no person {ref.person_id!r}")
         return row
@@ -67,7 +70,7 @@ def resolve_refs(uow: UnitOfWork, refs: list[PersonRef]) -> list:
     ids = list(dict.fromkeys(r.person_id for r in refs if r.person_id))
     by_id = {}
     for i in range(0, len(ids), 500):
-        rows = uow.execute(select(PEOPLE).where(PEOPLE.c.id.in_(ids[i : i + 500]))).all()
+        rows = uow.execute(select(*PERSON).where(PEOPLE.c.id.in_(ids[i : i + 500]))).all()
         by_id.update({r.id: r for r in rows})
     missing = [pid for pid in ids if pid not in by_id]
     if missing:
@@ -79,7 +82,7 @@ def resolve_refs(uow: UnitOfWork, refs: list[PersonRef]) -> list:
 def find(uow: UnitOfWork, ref: PersonRef):
     """The person a reference names, if we know them (creating none)."""
     if ref.person_id:
-        return uow.execute(select(PEOPLE).where(PEOPLE.c.id == ref.person_id)).first()
+        return uow.execute(select(*PERSON).where(PEOPLE.c.id == ref.person_id)).first()
     return find_many(uow, [ref.linkedin_url]).get(ref.linkedin_url)
 
 
@@ -111,7 +114,7 @@ def _resolve(uow: UnitOfWork, column, field: str, keys: list[str], names: dict) 
 def _creating(dialect: str):
     """`INSERT … ON CONFLICT DO NOTHING RETURNING` people, built once per dialect (every reveal of
     someone new runs it)."""
-    return insert_ignoring_conflicts(dialect, PEOPLE).returning(*PEOPLE.c)
+    return insert_ignoring_conflicts(dialect, PEOPLE).returning(*PERSON)
 
 
 def _select(uow: UnitOfWork, column, keys: list[str]) -> dict:
@@ -120,6 +123,6 @@ def _select(uow: UnitOfWork, column, keys: list[str]) -> dict:
         return {keys[0]: row} if row else {}
     found = {}
     for i in range(0, len(keys), 500):
-        rows = uow.execute(select(PEOPLE).where(among(column, keys[i : i + 500]))).all()
+        rows = uow.execute(select(*PERSON).where(among(column, keys[i : i + 500]))).all()
         found.update({getattr(r, column.key): r for r in rows})
     return found
