@@ -113,6 +113,12 @@ class UnitOfWork:
             self._session.flush()  # pending model objects first, so statements see them
         return self.conn.execute(statement, params)
 
+    def execute_driver_sql(self, sql: str, params):
+        """SQL already compiled for this engine, straight to the driver (`statements.insert_many`)."""
+        if self._session is not None:
+            self._session.flush()
+        return self.conn.exec_driver_sql(sql, params)
+
     def commit(self) -> None:
         if self._session is not None:
             self._session.flush()

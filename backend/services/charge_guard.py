@@ -23,7 +23,7 @@ from backend.domain.credits import CREDIT_TYPES, CreditType, UnlockKind
 from backend.domain.errors import InsufficientCredits
 from backend.domain.reasons import Reason, ReasonCode
 from backend.domain.rules import TRACKING_HOLD
-from backend.persistence.statements import among
+from backend.persistence.statements import among, insert_many
 from backend.persistence.tables import Balance, LedgerEntry, TrackedPerson, Unlock, utcnow
 from backend.persistence.unit_of_work import UnitOfWork
 
@@ -47,8 +47,6 @@ _BALANCES = select(BALANCES.c.credit_type, BALANCES.c.amount).where(BALANCES.c.a
 _HELD_OF_PERSON = select(UNLOCKS).where(
     UNLOCKS.c.account_id == bindparam("a"), UNLOCKS.c.person_id == bindparam("p")
 )
-_NEW_UNLOCKS = insert(UNLOCKS)
-_NEW_ENTRIES = insert(LEDGER)
 
 
 @dataclass(frozen=True)
@@ -139,7 +137,7 @@ def charge_unlocks(
     if not fresh:
         return outcome
     now = utcnow()
-    uow.execute(_NEW_UNLOCKS, _one_or_many([_unlock_row(actor, w, now) for w in fresh.values()]))
+    insert_many(uow, UNLOCKS, [_unlock_row(actor, w, now) for w in fresh.values()])
     for credit_type in types:
         items = [w for w in fresh.values() if w.kind.credit_type == credit_type and w.amount]
         if not items:
@@ -191,8 +189,8 @@ def reserve(uow: UnitOfWork, actor: Actor, credit_type: CreditType, amount: int,
     after = _move(uow, actor.account_id, credit_type, -amount)
     if after is None:
         raise InsufficientCredits(str(credit_type), amount, balances(uow, actor.account_id)[credit_type])
-    uow.execute(
-        _NEW_ENTRIES, [_entry(actor, credit_type, -amount, after, f"{action}_reserve", None, utcnow())]
+    insert_many(
+        uow, LEDGER, [_entry(actor, credit_type, -amount, after, f"{action}_reserve", None, utcnow())]
     )
 
 
@@ -202,9 +200,7 @@ def release(uow: UnitOfWork, actor: Actor, credit_type: CreditType, amount: int,
         return
     lock_balances(uow, actor.account_id, [credit_type])
     after = _move(uow, actor.account_id, credit_type, amount)
-    uow.execute(
-        _NEW_ENTRIES, [_entry(actor, credit_type, amount, after, f"{action}_release", None, utcnow())]
-    )
+    insert_many(uow, LEDGER, [_entry(actor, credit_type, amount, after, f"{action}_release", None, utcnow())])
 
 
 def _draw(uow, actor, action, credit_type, items, balance_now, reserved, now) -> None:
@@ -219,7 +215,7 @@ def _draw(uow, actor, action, credit_type, items, balance_now, reserved, now) ->
     for w in items:
         running -= w.amount
         rows.append(_entry(actor, credit_type, -w.amount, running, action, w.person_id, now))
-    uow.execute(_NEW_ENTRIES, _one_or_many(rows))
+    insert_many(uow, LEDGER, rows)
 
 
 def lock_balances(uow: UnitOfWork, account_id: str, types: Iterable[CreditType]) -> dict[CreditType, int]:
@@ -240,11 +236,6 @@ def _locking(dialect: str, types: tuple[str, ...]):
     return stmt if dialect == "sqlite" else stmt.with_for_update()
 
 
-def _one_or_many(rows: list[dict]):
-    """One row executes as a plain INSERT; a list takes the driver's executemany path."""
-    return rows[0] if len(rows) == 1 else rows
-
-
 def _debit(
     uow: UnitOfWork, actor: Actor, action: str, credit_type: CreditType, items: list[Unlocking], now
 ) -> None:
@@ -258,7 +249,7 @@ def _debit(
     for w in items:
         running -= w.amount
         rows.append(_entry(actor, credit_type, -w.amount, running, action, w.person_id, now))
-    uow.execute(_NEW_ENTRIES, _one_or_many(rows))
+    insert_many(uow, LEDGER, rows)
 
 
 def _move(uow: UnitOfWork, account_id: str, credit_type: CreditType, delta: int) -> int | None:
@@ -334,7 +325,7 @@ def hold_tracking(uow: UnitOfWork, actor: Actor, person_ids: list[str]) -> tuple
     for p in new:
         running -= TRACKING_HOLD
         rows.append(_entry(actor, CreditType.TRACKING, -TRACKING_HOLD, running, "tracking_hold", p, now))
-    uow.execute(_NEW_ENTRIES, _one_or_many(rows))
+    insert_many(uow, LEDGER, rows)
     return new, sorted(active)
 
 
@@ -357,7 +348,7 @@ def release_tracking(uow: UnitOfWork, actor: Actor, person_ids: list[str]) -> li
     for p in active:
         running += TRACKING_HOLD
         rows.append(_entry(actor, CreditType.TRACKING, TRACKING_HOLD, running, "tracking_release", p, now))
-    uow.execute(_NEW_ENTRIES, _one_or_many(rows))
+    insert_many(uow, LEDGER, rows)
     return active
 
 

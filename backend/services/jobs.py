@@ -8,10 +8,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, true, update
 
 from backend.domain.credits import CreditType, render
 from backend.domain.errors import NotFound
+from backend.persistence.statements import execute_many
 from backend.persistence.tables import Job, JobItem, utcnow
 from backend.persistence.unit_of_work import UnitOfWork
 from backend.services.charge_guard import Actor
@@ -119,6 +120,16 @@ def stale(uow: UnitOfWork, now: datetime) -> list[str]:
     )
 
 
+def pending_values(uow: UnitOfWork, job_id: str, key: str) -> list[str]:
+    """One field of every pending item's payload, read by the database (no JSON parsed here): what a
+    job's first step needs to size its reservation."""
+    return list(
+        uow.execute(
+            select(ITEMS.c.payload[key].as_string()).where(ITEMS.c.job_id == job_id, ITEMS.c.done.is_(False))
+        ).scalars()
+    )
+
+
 def pending_items(uow: UnitOfWork, job_id: str, limit: int) -> list:
     return uow.execute(
         select(ITEMS.c.seq, ITEMS.c.payload)
@@ -126,6 +137,13 @@ def pending_items(uow: UnitOfWork, job_id: str, limit: int) -> list:
         .order_by(ITEMS.c.seq)
         .limit(limit)
     ).all()
+
+
+_ITEM_DONE = (
+    update(ITEMS)
+    .where(ITEMS.c.job_id == bindparam("j"), ITEMS.c.seq == bindparam("s"))
+    .values(done=true(), outcome=bindparam("o"))
+)
 
 
 def record_chunk(
@@ -137,12 +155,7 @@ def record_chunk(
 ) -> None:
     """Mark the chunk's items done with their outcomes and move the job's counters, in the chunk's
     transaction (which `renew` began, so `job` is current)."""
-    uow.execute(
-        update(ITEMS)
-        .where(ITEMS.c.job_id == job.id, ITEMS.c.seq == bindparam("s"))
-        .values(done=True, outcome=bindparam("o")),
-        [{"s": seq, "o": o} for seq, o in outcomes_by_seq.items()],
-    )
+    execute_many(uow, _ITEM_DONE, [{"j": job.id, "s": seq, "o": o} for seq, o in outcomes_by_seq.items()])
     tally = dict((job.result or {}).get("counts", {}))
     for outcome in outcomes_by_seq.values():
         tally[outcome["status"]] = tally.get(outcome["status"], 0) + 1

@@ -43,7 +43,7 @@ def kinds(job) -> tuple[UnlockKind, ...]:
 
 def begin(uow: UnitOfWork, job) -> None:
     """Reserve the most the export can cost: every unlock the account does not hold yet."""
-    ids = [i.payload["person_id"] for i in jobs.pending_items(uow, job.id, None)]
+    ids = jobs.pending_values(uow, job.id, "person_id")
     held = charge_guard.held(uow, job.account_id, ids, kinds(job))
     maximum = Counter()
     for pid in ids:

@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import select
 
 from backend.domain.credits import UnlockKind
-from backend.persistence.statements import insert_ignoring_conflicts, insert_one_if_absent
+from backend.persistence.statements import insert_many, insert_one_if_absent
 from backend.persistence.tables import LeadList, ListLead, Person, Unlock, utcnow
 from backend.persistence.unit_of_work import UnitOfWork
 from backend.services import owned
@@ -58,7 +58,7 @@ def add_many(uow: UnitOfWork, actor: Actor, list_id: str, person_ids: list[str])
         {"list_id": list_id, "person_id": pid, "added_by": actor.user_id, "created_at": now}
         for pid in person_ids
     ]
-    uow.execute(insert_ignoring_conflicts(uow.dialect, LEADS), rows)
+    insert_many(uow, LEADS, rows, ignore_conflicts=True)
 
 
 def leads(uow: UnitOfWork, actor: Actor, list_id: str) -> list[dict]:

@@ -10,8 +10,8 @@ from sqlalchemy import bindparam, select
 
 from backend.domain.errors import InvalidInput, NotFound
 from backend.domain.identity import canonical_linkedin_url, email_key
-from backend.persistence.statements import among, insert_ignoring_conflicts
-from backend.persistence.tables import Person
+from backend.persistence.statements import among, insert_ignoring_conflicts, insert_many
+from backend.persistence.tables import Person, utcnow
 from backend.persistence.unit_of_work import UnitOfWork
 
 PEOPLE = Person.__table__
@@ -101,12 +101,19 @@ def _resolve(uow: UnitOfWork, column, field: str, keys: list[str], names: dict) 
     found = _select(uow, column, keys)
     missing = [k for k in keys if k not in found]
     if missing:
-        rows = [{"id": str(uuid.uuid4()), field: k, "full_name": names.get(k)} for k in missing]
-        created = uow.execute(_creating(uow.dialect), rows[0] if len(rows) == 1 else rows).all()
-        found.update({getattr(r, column.key): r for r in created})
-        raced = [k for k in missing if k not in found]  # created meanwhile by a concurrent request
-        if raced:
-            found.update(_select(uow, column, raced))
+        now = utcnow()
+        rows = [
+            {"id": str(uuid.uuid4()), field: k, "full_name": names.get(k), "created_at": now} for k in missing
+        ]
+        if len(rows) == 1:  # a reveal of someone new: one statement, answering the row it created
+            found.update({getattr(r, column.key): r for r in uow.execute(_creating(uow.dialect), rows[0])})
+        else:  # bulk: the driver's executemany, then one read of what exists now
+            insert_many(uow, PEOPLE, rows, ignore_conflicts=True)
+        unread = [
+            k for k in missing if k not in found
+        ]  # bulk rows, or created meanwhile by a concurrent request
+        if unread:
+            found.update(_select(uow, column, unread))
     return found
 
 

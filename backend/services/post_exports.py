@@ -59,7 +59,7 @@ def begin(uow: UnitOfWork, job) -> None:
     if job.params["destination"] != "list":
         jobs.set_reserved(uow, job.id, {})
         return
-    urls = [i.payload["linkedin_url"] for i in jobs.pending_items(uow, job.id, None)]
+    urls = jobs.pending_values(uow, job.id, "linkedin_url")
     known = people.find_many(uow, urls)  # someone we have never seen cannot be unlocked yet
     held = charge_guard.held(uow, job.account_id, [p.id for p in known.values()], EMAIL)
     missing = len(set(urls)) - sum(1 for p in known.values() if (p.id, UnlockKind.EMAIL) in held)
