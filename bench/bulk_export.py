@@ -31,6 +31,7 @@ from adapters.contacts.directory import DirectoryProvider  # noqa: E402
 from backend.config import Settings  # noqa: E402
 from backend.domain.credits import MILLI, CreditType  # noqa: E402
 from backend.jobs.runner import run_job  # noqa: E402
+from backend.jobs.worker import settle_heap  # noqa: E402
 from backend.persistence.db import make_engine  # noqa: E402
 from backend.persistence.tables import JobItem, LedgerEntry, ListLead, Person, Unlock  # noqa: E402
 from backend.persistence.unit_of_work import Store  # noqa: E402
@@ -68,8 +69,11 @@ def post_export_rate(engine: str, n: int = 10_000) -> tuple[float, float]:
             lambda uow: post_exports.queue(uow, actor, "https://x.example/p", engagers, "list", lid, False)
         )
         settings = Settings(database_url=url)
+        settle_heap()  # as the worker does at start: the bench's own set-up is not the job's garbage
+        checkpoint(store.engine)
         start = time.perf_counter()
         run_job(store, settings, job["id"])
+        checkpoint(store.engine)
         job_seconds = time.perf_counter() - start
         status = store.run(lambda uow: jobs.get(uow, actor, job["id"]))
         assert status["status"] == "succeeded" and status["credits"]["charged"]["email"] == n, status
@@ -77,6 +81,17 @@ def post_export_rate(engine: str, n: int = 10_000) -> tuple[float, float]:
         store.engine.dispose()
         store.contacts.engine.dispose()
         return job_seconds, plain_seconds, written
+
+
+def checkpoint(engine) -> None:
+    """SQLite: write the WAL back into the database file now. Each timed part starts from an empty WAL
+    and ends by paying for its own writes, whenever SQLite would otherwise have checkpointed them."""
+    if engine.dialect.name == "sqlite":
+        raw = engine.raw_connection()  # outside any transaction, which a checkpoint cannot run in
+        try:
+            raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            raw.close()
 
 
 def plain_executemany(engine, actor: Actor, list_id: str, job_id: str) -> tuple[int, float]:
@@ -114,6 +129,7 @@ def plain_executemany(engine, actor: Actor, list_id: str, job_id: str) -> tuple[
                 n: [tuple(Json(v) if isinstance(v, dict) else v for v in r) for r in rs]
                 for n, rs in rows.items()
             }
+        checkpoint(engine)
         start = time.perf_counter()
         if engine.dialect.name == "sqlite":  # our engine's connections leave BEGIN to us
             cur.execute("BEGIN")
@@ -122,6 +138,7 @@ def plain_executemany(engine, actor: Actor, list_id: str, job_id: str) -> tuple[
                 f"INSERT INTO {name} VALUES ({', '.join([mark] * len(table_rows[0]))})", table_rows
             )
         raw.commit()
+        checkpoint(engine)
         seconds = time.perf_counter() - start
     finally:
         raw.close()

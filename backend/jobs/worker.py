@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 
@@ -23,12 +24,22 @@ def run(app: Flask, job_threads: int = 2) -> None:
     queue = app.extensions["queue"]
     threading.Thread(target=_recover_forever, args=(queue, stop), name="recovery", daemon=True).start()
     consumer = queue.huey.create_consumer(workers=job_threads, worker_type="thread", max_delay=0.5)
+    settle_heap()
     log.info("worker started")
     try:
         consumer.run()  # returns on SIGTERM/SIGINT (huey installs the handlers)
     finally:
         stop.set()
     log.info("worker stopped")
+
+
+def settle_heap() -> None:
+    """Exclude what start-up built (modules, the app, table metadata) from every later garbage
+    collection: a bulk job allocates tens of thousands of objects per chunk, and each collection it
+    triggers would otherwise scan the whole start-up heap again (10,000 engagers: ~60 ms of ~600,
+    measured)."""
+    gc.collect()
+    gc.freeze()
 
 
 def _recover_forever(queue, stop: threading.Event) -> None:

@@ -58,18 +58,22 @@ def execute_many(uow, stmt, rows: list[dict]) -> None:
     done: dict = {}  # (name, id(value)) -> driver value; the rows keep every value alive meanwhile
 
     def driver(name, value):
-        process = processors[name]
-        if process is None or value is None:
-            return value
         key = (name, id(value))
         if key not in done:
-            done[key] = process(value)
+            done[key] = None if value is None else processors[name](value)
         return done[key]
 
+    processed = [n for n, process in processors.items() if process is not None]
     if names is None:  # named parameters (psycopg)
-        params = [{k: driver(k, v) for k, v in row.items()} for row in rows]
-    else:  # positional (sqlite3)
-        params = [tuple(driver(k, row[k]) for k in names) for row in rows]
+        params = [{**row, **{n: driver(n, row[n]) for n in processed}} for row in rows]
+    else:  # positional (sqlite3): the row's values in the statement's order, converted where needed
+        at = [(names.index(n), n) for n in processed]
+        params = []
+        for row in rows:
+            values = [row[n] for n in names]
+            for i, n in at:
+                values[i] = driver(n, values[i])
+            params.append(tuple(values))
     uow.execute_driver_sql(sql, params if len(params) > 1 else params[0])
 
 
