@@ -17,6 +17,7 @@ _CHUNK = 500  # stays under SQLite's bound-parameter limit
 # The contact's fields only: the entry's own timestamps would cost a datetime parse per row.
 _FIELDS = [DIRECTORY.c[f] for f in ("linkedin_url", "full_name", "title", "company", "email", "phone")]
 _ONE = select(*_FIELDS).where(DIRECTORY.c.linkedin_url == bindparam("u"))
+_MANY = select(*_FIELDS).where(DIRECTORY.c.linkedin_url.in_(bindparam("us", expanding=True)))
 
 
 class DirectoryProvider(ContactProvider):
@@ -42,7 +43,7 @@ class DirectoryProvider(ContactProvider):
         with self.engine.connect() as conn:
             for i in range(0, len(linkedin_urls), _CHUNK):
                 chunk = linkedin_urls[i : i + _CHUNK]
-                rows = conn.execute(select(*_FIELDS).where(DIRECTORY.c.linkedin_url.in_(chunk)))
+                rows = conn.execute(_MANY, {"us": chunk})
                 found.update({r.linkedin_url: _contact(r) for r in rows})
         return found
 

@@ -21,12 +21,6 @@ def insert_one_if_absent(uow, table: Table, values: dict) -> bool:
     return uow.execute(stmt).first() is not None
 
 
-def among(column, values: list):
-    """`column IN (...)`, as a plain equality for one value: single-person requests are the hot path,
-    and an expanding IN costs SQLAlchemy several times an equality's work per execution."""
-    return column == values[0] if len(values) == 1 else column.in_(values)
-
-
 def insert_many(uow, table: Table, rows: list[dict], ignore_conflicts: bool = False) -> None:
     """INSERT rows (dicts with the same keys) through the driver's own `executemany` (`execute_many`).
     Python-side column defaults do not apply here: rows name every column they need (`created_at`).

@@ -23,7 +23,7 @@ from backend.domain.credits import CREDIT_TYPES, CreditType, UnlockKind
 from backend.domain.errors import InsufficientCredits
 from backend.domain.reasons import Reason, ReasonCode
 from backend.domain.rules import TRACKING_HOLD
-from backend.persistence.statements import among, insert_many
+from backend.persistence.statements import insert_many
 from backend.persistence.tables import Balance, LedgerEntry, TrackedPerson, Unlock, utcnow
 from backend.persistence.unit_of_work import UnitOfWork
 
@@ -46,6 +46,9 @@ _CREDIT = update(BALANCES).where(_ACCOUNT_TYPE).values(_NEW_AMOUNT).returning(BA
 _BALANCES = select(BALANCES.c.credit_type, BALANCES.c.amount).where(BALANCES.c.account_id == bindparam("a"))
 _HELD_OF_PERSON = select(UNLOCKS).where(
     UNLOCKS.c.account_id == bindparam("a"), UNLOCKS.c.person_id == bindparam("p")
+)
+_HELD_AMONG = select(UNLOCKS).where(  # the list is a parameter: no per-value work building the statement
+    UNLOCKS.c.account_id == bindparam("a"), UNLOCKS.c.person_id.in_(bindparam("ps", expanding=True))
 )
 
 
@@ -72,20 +75,14 @@ class Outcome:
 
 def held(uow: UnitOfWork, account_id: str, person_ids: Iterable[str], kinds: Iterable[UnlockKind]):
     """The unlocks the account holds among these people and kinds, keyed by (person_id, kind)."""
-    person_ids, kinds = list(dict.fromkeys(person_ids)), [str(k) for k in kinds]
-    if len(person_ids) == 1:  # one person: the hot path, a prebuilt statement
+    person_ids, kinds = list(dict.fromkeys(person_ids)), {str(k) for k in kinds}
+    if len(person_ids) == 1:  # one person: the hot path
         rows = uow.execute(_HELD_OF_PERSON, {"a": account_id, "p": person_ids[0]})
         return {(r.person_id, UnlockKind(r.kind)): r for r in rows if r.kind in kinds}
     found = {}
-    for i in range(0, len(person_ids), 1000):  # bounded statements, whatever the list's size
-        rows = uow.execute(
-            select(UNLOCKS).where(
-                UNLOCKS.c.account_id == account_id,
-                among(UNLOCKS.c.kind, kinds),
-                among(UNLOCKS.c.person_id, person_ids[i : i + 1000]),
-            )
-        )
-        found.update({(r.person_id, UnlockKind(r.kind)): r for r in rows})
+    for i in range(0, len(person_ids), 500):  # bounded statements, whatever the list's size
+        rows = uow.execute(_HELD_AMONG, {"a": account_id, "ps": person_ids[i : i + 500]})
+        found.update({(r.person_id, UnlockKind(r.kind)): r for r in rows if r.kind in kinds})
     return found
 
 
@@ -230,7 +227,7 @@ def _locking(dialect: str, types: tuple[str, ...]):
     """`lock_balances`' statement, built once per engine and set of types (every charge runs it)."""
     stmt = (
         select(BALANCES.c.credit_type, BALANCES.c.amount)
-        .where(BALANCES.c.account_id == bindparam("a"), among(BALANCES.c.credit_type, list(types)))
+        .where(BALANCES.c.account_id == bindparam("a"), BALANCES.c.credit_type.in_(types))
         .order_by(BALANCES.c.credit_type)
     )
     return stmt if dialect == "sqlite" else stmt.with_for_update()

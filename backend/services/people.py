@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, select
 
 from backend.domain.errors import InvalidInput, NotFound
 from backend.domain.identity import canonical_linkedin_url, email_key
-from backend.persistence.statements import among, insert_ignoring_conflicts, insert_many
+from backend.persistence.statements import insert_ignoring_conflicts, insert_many
 from backend.persistence.tables import Person, utcnow
 from backend.persistence.unit_of_work import UnitOfWork
 
@@ -18,9 +18,10 @@ PEOPLE = Person.__table__
 # What a person row answers: who they are, never when we first saw them (a datetime per row is a
 # parse per row on SQLite, and bulk jobs read thousands).
 PERSON = (PEOPLE.c.id, PEOPLE.c.linkedin_url, PEOPLE.c.email_key, PEOPLE.c.full_name)
-_BY_KEY = {
-    c.key: select(*PERSON).where(c == bindparam("k")) for c in (PEOPLE.c.linkedin_url, PEOPLE.c.email_key)
-}
+_KEYS = (PEOPLE.c.linkedin_url, PEOPLE.c.email_key)
+_BY_KEY = {c.key: select(*PERSON).where(c == bindparam("k")) for c in _KEYS}
+# A list is one parameter: building `IN (…)` from literal values costs work per value, every call.
+_BY_KEYS = {c.key: select(*PERSON).where(c.in_(bindparam("ks", expanding=True))) for c in _KEYS}
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,6 @@ def _select(uow: UnitOfWork, column, keys: list[str]) -> dict:
         return {keys[0]: row} if row else {}
     found = {}
     for i in range(0, len(keys), 500):
-        rows = uow.execute(select(*PERSON).where(among(column, keys[i : i + 500]))).all()
+        rows = uow.execute(_BY_KEYS[column.key], {"ks": keys[i : i + 500]}).all()
         found.update({getattr(r, column.key): r for r in rows})
     return found
