@@ -56,4 +56,4 @@ class DirectoryProvider(ContactProvider):
 
 
 def _contact(row) -> Contact:
-    return Contact(row.linkedin_url, row.full_name, row.title, row.company, row.email, row.phone)
+    return Contact._make(row)  # the row's columns are the contact's fields, in order (_FIELDS)

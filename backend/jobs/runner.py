@@ -42,8 +42,8 @@ def run_job(store: Store, settings: Settings, job_id: str) -> None:
     try:
         if store.run(lambda uow: jobs.row(uow, job_id)).reserved is None:
             store.run(lambda uow: kind.begin(uow, owned(uow)))
-        chunk = 0
-        while store.run(lambda uow: _chunk(uow, kind, owned(uow), settings)):
+        chunk, after = 0, -1
+        while (after := store.run(lambda uow: _chunk(uow, kind, owned(uow), settings, after))) is not None:
             chunk += 1
             _pause_point(settings, chunk)
         store.run(lambda uow: jobs.finish(uow, job_id, now(), result=kind.finish(uow, owned(uow))))
@@ -83,13 +83,14 @@ def _fail(store, kind, job_id: str, owned, now, error: dict) -> None:
         log.warning("job %s: taken over before its failure was recorded", job_id)
 
 
-def _chunk(uow, kind, job, settings: Settings) -> int:
-    items = jobs.pending_items(uow, job.id, settings.job_chunk_size)
+def _chunk(uow, kind, job, settings: Settings, after: int) -> int | None:
+    """Process the next chunk after seq `after`; the last seq it finished, or None when none was left."""
+    items = jobs.pending_items(uow, job.id, settings.job_chunk_size, after)
     if not items:
-        return 0
+        return None
     outcomes, charged, reserved = kind.process(uow, job, items)
     jobs.record_chunk(uow, job, outcomes, charged, reserved)
-    return len(items)
+    return items[-1].seq
 
 
 def _pause_point(settings: Settings, chunk: int) -> None:
