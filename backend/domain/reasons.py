@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class ReasonCode(StrEnum):
@@ -19,8 +19,9 @@ class ReasonCode(StrEnum):
     SKIPPED = "skipped"
 
 
-@dataclass(frozen=True)
-class Reason:
+class Reason(NamedTuple):
+    """A named tuple: a bulk job makes one per lead."""
+
     code: ReasonCode
     amount: int = 0
     unlocked_at: datetime | None = None

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, insert, select, update
 
@@ -58,9 +59,9 @@ class Actor:
     user_id: str | None = None
 
 
-@dataclass(frozen=True)
-class Unlocking:
-    """One thing an action wants the account to hold, and what it costs if not yet held."""
+class Unlocking(NamedTuple):
+    """One thing an action wants the account to hold, and what it costs if not yet held (a named
+    tuple: a bulk job makes one per lead)."""
 
     person_id: str
     kind: UnlockKind

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from functools import cache
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, select
 
@@ -18,6 +19,17 @@ PEOPLE = Person.__table__
 # What a person row answers: who they are, never when we first saw them (a datetime per row is a
 # parse per row on SQLite, and bulk jobs read thousands).
 PERSON = (PEOPLE.c.id, PEOPLE.c.linkedin_url, PEOPLE.c.email_key, PEOPLE.c.full_name)
+
+
+class PersonRow(NamedTuple):
+    """A person row this transaction wrote itself, shaped as a read of PERSON answers it."""
+
+    id: str
+    linkedin_url: str | None
+    email_key: str | None
+    full_name: str | None
+
+
 _KEYS = (PEOPLE.c.linkedin_url, PEOPLE.c.email_key)
 _BY_KEY = {c.key: select(*PERSON).where(c == bindparam("k")) for c in _KEYS}
 # A list is one parameter: building `IN (…)` from literal values costs work per value, every call.
@@ -108,8 +120,17 @@ def _resolve(uow: UnitOfWork, column, field: str, keys: list[str], names: dict) 
         ]
         if len(rows) == 1:  # a reveal of someone new: one statement, answering the row it created
             found.update({getattr(r, column.key): r for r in uow.execute(_creating(uow.dialect), rows[0])})
-        else:  # bulk: the driver's executemany, then one read of what exists now
+        else:  # bulk: the driver's executemany
             insert_many(uow, PEOPLE, rows, ignore_conflicts=True)
+            if uow.writer is not None:  # writers queue (SQLite): nobody created any of them since our read
+                found.update(
+                    {
+                        r[field]: PersonRow(
+                            r["id"], r.get("linkedin_url"), r.get("email_key"), r["full_name"]
+                        )
+                        for r in rows
+                    }
+                )
         unread = [
             k for k in missing if k not in found
         ]  # bulk rows, or created meanwhile by a concurrent request
