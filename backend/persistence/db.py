@@ -38,6 +38,8 @@ def _sqlite_engine(url: str, path: str | None, **kw) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("write", True) else "BEGIN")
+        # straight to the driver: nothing to compile or fetch, and every transaction passes here
+        begin = "BEGIN IMMEDIATE" if conn.info.get("write", True) else "BEGIN"
+        conn.connection.driver_connection.execute(begin)
 
     return engine

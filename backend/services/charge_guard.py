@@ -225,11 +225,14 @@ def lock_balances(uow: UnitOfWork, account_id: str, types: Iterable[CreditType])
 
 @cache
 def _locking(dialect: str, types: tuple[str, ...]):
-    """`lock_balances`' statement, built once per engine and set of types (every charge runs it)."""
+    """`lock_balances`' statement, built once per engine and set of types (every charge runs it). One
+    type is an equality: an IN list is expanded again at every execution."""
+    column = BALANCES.c.credit_type
+    of_types = column == types[0] if len(types) == 1 else column.in_(types)
     stmt = (
-        select(BALANCES.c.credit_type, BALANCES.c.amount)
-        .where(BALANCES.c.account_id == bindparam("a"), BALANCES.c.credit_type.in_(types))
-        .order_by(BALANCES.c.credit_type)
+        select(column, BALANCES.c.amount)
+        .where(BALANCES.c.account_id == bindparam("a"), of_types)
+        .order_by(column)
     )
     return stmt if dialect == "sqlite" else stmt.with_for_update()
 
