@@ -1,11 +1,18 @@
 """Charge throughput under gunicorn (2 workers x 8 threads), on SQLite and on PostgreSQL.
 
-Drives, with the same load (wrk -t2 -c16), (a) GET /v1/me — authenticated, touches nothing else;
-(b) a reveal of a lead the account already holds; (c) a reveal that charges (a new lead each
-request, one hot account). Prints requests/s and the ratios b/a and c/a, measured in one run.
-Target: c/a >= 0.5 on both engines. Needs `wrk` (Debian package `wrk`).
+Drives, with the same load (wrk -t2 -c16):
+  (a) GET /v1/me — authenticated, touches nothing else;
+  (b) a reveal of a lead the account already holds;
+  (c) reveals that charge, spread over 16 accounts (a new lead each request);
+  (d) reveals that charge, all on ONE account.
+and, in the same run, (r) the raw SQL of one charge without our code (unlock insert-if-absent,
+conditional debit, ledger row, commit) on one hot account: one connection on SQLite (it has one
+writer), 8 on PostgreSQL (where one account's balance row serialises its charges behind each commit).
 
-    .venv/bin/python bench/charge_throughput.py [--seconds 5] [--engines sqlite,postgresql]
+Prints requests/s and the ratios b/a, c/a (target >= 0.5 on both engines) and d/r — a hot account
+against what the storage allows it at all (../shared/guides/performance.md). Needs `wrk`.
+
+    .venv/bin/python bench/charge_throughput.py [--seconds 6] [--engines sqlite,postgresql]
 """
 
 from __future__ import annotations
@@ -17,22 +24,31 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
+
+import requests
+from sqlalchemy import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import admin_post, database, served  # noqa: E402
 
 PEOPLE = 60_000
+ACCOUNTS = 16
 CHARGE_LUA = """
--- each wrk thread walks its own stride of the people, so no lead is revealed twice
+-- each wrk thread walks its own stride of the people, so no lead is revealed twice by an account
 local threads, n = 0, 0
 id = 0  -- set per thread by setup(); a global, so thread:set reaches it
+local tokens = {__TOKENS__}
 function setup(thread) thread:set("id", threads); threads = threads + 1 end
 request = function()
   local i = id + 2 * n
   n = n + 1
   local body = '{"linkedin_url": "https://www.linkedin.com/in/bench-' .. (i % __PEOPLE__) .. '"}'
-  return wrk.format("POST", "/v1/extension/reveal", nil, body)
+  local headers = {["Authorization"] = "Bearer " .. tokens[(n % #tokens) + 1],
+                   ["Content-Type"] = "application/json"}
+  return wrk.format("POST", "/v1/extension/reveal", headers, body)
 end
 """
 FIXED_LUA = """
@@ -41,7 +57,8 @@ wrk.body = %s
 """
 
 
-def seed(base: str) -> str:
+def seed(base: str) -> list[str]:
+    """The directory, and ACCOUNTS accounts with plenty of email credits; their tokens."""
     for start in range(0, PEOPLE, 20_000):
         admin_post(
             base,
@@ -59,83 +76,146 @@ def seed(base: str) -> str:
                 ]
             },
         )
-    account = admin_post(
-        base,
-        "/v1/admin/accounts",
-        {"name": "bench", "admin_email": "b@x.example", "grants": {"email": 10_000_000}},
-    )
-    return account["users"][0]["api_token"]
+    return [
+        admin_post(
+            base,
+            "/v1/admin/accounts",
+            {"name": f"bench {k}", "admin_email": f"b{k}@x.example", "grants": {"email": 10_000_000}},
+        )["users"][0]["api_token"]
+        for k in range(ACCOUNTS)
+    ]
 
 
 def wrk(base: str, path: str, token: str, lua: str, seconds: int) -> float:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(lua)
-    out = subprocess.run(
-        [
-            "wrk",
-            "-t2",
-            "-c16",
-            f"-d{seconds}s",
-            "-s",
-            f.name,
-            "-H",
-            f"Authorization: Bearer {token}",
-            "-H",
-            "Content-Type: application/json",
-            base + path,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    command = ["wrk", "-t2", "-c16", f"-d{seconds}s", "-s", f.name, "-H", "Content-Type: application/json"]
+    if token:
+        command += ["-H", f"Authorization: Bearer {token}"]
+    out = subprocess.run([*command, base + path], capture_output=True, text=True, check=True).stdout
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if non2xx:
         raise SystemExit(f"{path}: {non2xx.group(1)} failed requests\n{out}")
     return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
 
+def charging(tokens: list[str]) -> str:
+    quoted = ", ".join(json.dumps(t) for t in tokens)
+    return CHARGE_LUA.replace("__TOKENS__", quoted).replace("__PEOPLE__", str(PEOPLE))
+
+
+def charged(base: str, tokens: list[str]) -> int:
+    """Email credits the accounts spent so far."""
+    spent = 0
+    for token in tokens:
+        r = requests.get(base + "/v1/credits", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        spent += 10_000_000 - r.json()["balance"]["email"]
+    return spent
+
+
+def raw_charge_rate(url: str, seconds: int) -> float:
+    """The storage's ceiling for one hot account: the SQL of a charge on the driver, no app code."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        import sqlite3
+
+        def connect():
+            conn = sqlite3.connect(parsed.database, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=60000")
+            return conn
+
+        mark, begin, workers = "?", "BEGIN IMMEDIATE", 1
+    else:
+        import psycopg
+
+        dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+        def connect():
+            return psycopg.connect(dsn, autocommit=True)
+
+        mark, begin, workers = "%s", "BEGIN", 8
+    setup = connect()
+    for sql in (
+        "CREATE TABLE raw_unlocks (account_id TEXT, person_id TEXT, kind TEXT,"
+        " PRIMARY KEY (account_id, person_id, kind))",
+        "CREATE TABLE raw_balances (account_id TEXT PRIMARY KEY, amount BIGINT NOT NULL CHECK (amount >= 0))",
+        "CREATE TABLE raw_ledger (account_id TEXT, amount BIGINT, balance_after BIGINT, person_id TEXT,"
+        " created_at TEXT)",
+        "INSERT INTO raw_balances VALUES ('hot', 1000000000000)",
+    ):
+        setup.execute(sql)
+    setup.close()
+    done, stop = [0] * workers, time.perf_counter() + seconds
+
+    def loop(w: int) -> None:
+        conn, i = connect(), 0
+        while time.perf_counter() < stop:
+            conn.execute(begin)
+            person = f"{w}-{i}"
+            conn.execute(
+                f"INSERT INTO raw_unlocks VALUES ('hot', {mark}, 'email') ON CONFLICT DO NOTHING", (person,)
+            )
+            after = conn.execute(
+                "UPDATE raw_balances SET amount = amount - 1000 WHERE account_id = 'hot' AND amount >= 1000 "
+                "RETURNING amount"
+            ).fetchone()[0]
+            conn.execute(
+                f"INSERT INTO raw_ledger VALUES ('hot', -1000, {mark}, {mark}, {mark})",
+                (after, person, time.strftime("%Y-%m-%d %H:%M:%S")),
+            )
+            conn.execute("COMMIT")
+            i += 1
+        done[w] = i
+        conn.close()
+
+    threads = [threading.Thread(target=loop, args=(w,)) for w in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(done) / seconds
+
+
 def measure(engine: str, seconds: int) -> dict:
     with database(engine) as url, served(url) as base:
-        token = seed(base)
+        tokens = seed(base)
         held = "https://www.linkedin.com/in/bench-0"
-        import requests
-
         requests.post(
             base + "/v1/extension/reveal",
             json={"linkedin_url": held},
-            headers={"Authorization": f"Bearer {token}"},
+            headers={"Authorization": f"Bearer {tokens[0]}"},
             timeout=30,
         ).raise_for_status()
-        a = wrk(base, "/v1/me", token, FIXED_LUA % ("GET", "nil"), seconds)
-        b = wrk(
-            base,
-            "/v1/extension/reveal",
-            token,
-            FIXED_LUA % ("POST", json.dumps(json.dumps({"linkedin_url": held}))),
-            seconds,
-        )
-        c = wrk(base, "/v1/extension/reveal", token, CHARGE_LUA.replace("__PEOPLE__", str(PEOPLE)), seconds)
-        balance = requests.get(
-            base + "/v1/credits", headers={"Authorization": f"Bearer {token}"}, timeout=30
-        ).json()["balance"]["email"]
-        return {"a": a, "b": b, "c": c, "charged": 10_000_000 - balance}
+        a = wrk(base, "/v1/me", tokens[0], FIXED_LUA % ("GET", "nil"), seconds)
+        body = json.dumps(json.dumps({"linkedin_url": held}))
+        b = wrk(base, "/v1/extension/reveal", tokens[0], FIXED_LUA % ("POST", body), seconds)
+        before = charged(base, tokens)
+        c = wrk(base, "/v1/extension/reveal", "", charging(tokens[1:]), seconds)
+        spread = charged(base, tokens) - before
+        d = wrk(base, "/v1/extension/reveal", "", charging(tokens[:1]), seconds)
+        hot = charged(base, tokens) - before - spread
+        r = raw_charge_rate(url, seconds)
+        return {"a": a, "b": b, "c": c, "d": d, "r": r, "charged": spread + hot}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--seconds", type=int, default=6)
     ap.add_argument("--engines", default="sqlite,postgresql")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("needs wrk: apt-get install wrk")
     print(
-        f"{'engine':<11} {'a no-op/s':>10} {'b held/s':>10} {'c charge/s':>11} {'b/a':>6} {'c/a':>6}  charged"
+        f"{'engine':<11} {'a no-op/s':>10} {'b held/s':>9} {'c spread/s':>11} {'d hot/s':>8} {'r raw/s':>8}"
+        f" {'b/a':>5} {'c/a':>5} {'d/r':>5}  charged"
     )
     for engine in args.engines.split(","):
         m = measure(engine, args.seconds)
         print(
-            f"{engine:<11} {m['a']:>10.0f} {m['b']:>10.0f} {m['c']:>11.0f} {m['b'] / m['a']:>6.2f} "
-            f"{m['c'] / m['a']:>6.2f}  {m['charged']:.0f} credits (target c/a >= 0.5)"
+            f"{engine:<11} {m['a']:>10.0f} {m['b']:>9.0f} {m['c']:>11.0f} {m['d']:>8.0f} {m['r']:>8.0f}"
+            f" {m['b'] / m['a']:>5.2f} {m['c'] / m['a']:>5.2f} {m['d'] / m['r']:>5.2f}"
+            f"  {m['charged']:.0f} credits (target c/a >= 0.5)"
         )
 
 
