@@ -118,25 +118,20 @@ def _resolve(uow: UnitOfWork, column, field: str, keys: list[str], names: dict) 
         rows = [
             {"id": str(uuid.uuid4()), field: k, "full_name": names.get(k), "created_at": now} for k in missing
         ]
-        if len(rows) == 1:  # a reveal of someone new: one statement, answering the row it created
-            found.update({getattr(r, column.key): r for r in uow.execute(_creating(uow.dialect), rows[0])})
-        else:  # bulk: the driver's executemany
-            insert_many(uow, PEOPLE, rows, ignore_conflicts=True)
-            if uow.writer is not None:  # writers queue (SQLite): nobody created any of them since our read
-                found.update(
-                    {
-                        r[field]: PersonRow(
-                            r["id"], r.get("linkedin_url"), r.get("email_key"), r["full_name"]
-                        )
-                        for r in rows
-                    }
-                )
-        unread = [
-            k for k in missing if k not in found
-        ]  # bulk rows, or created meanwhile by a concurrent request
+        if uow.writer is not None:  # writers queue (SQLite): nobody created any of them since our read
+            insert_many(uow, PEOPLE, rows)
+            found.update({r[field]: _written(r) for r in rows})
+        else:  # the rows this transaction created, whatever a concurrent one created meanwhile
+            created = uow.execute(_creating(uow.dialect), rows[0] if len(rows) == 1 else rows)
+            found.update({getattr(r, column.key): r for r in created})
+        unread = [k for k in missing if k not in found]  # created meanwhile by a concurrent transaction
         if unread:
             found.update(_select(uow, column, unread))
     return found
+
+
+def _written(row: dict) -> PersonRow:
+    return PersonRow(row["id"], row.get("linkedin_url"), row.get("email_key"), row["full_name"])
 
 
 @cache
