@@ -117,7 +117,10 @@ def charge_unlocks(
     if not wanted:
         return outcome
     types = sorted({w.kind.credit_type for w in wanted}, key=CREDIT_TYPES.index)
-    balance = lock_balances(uow, actor.account_id, types)
+    if uow.dialect != "sqlite" or partial or reserved is not None:
+        balance = lock_balances(uow, actor.account_id, types)
+    else:  # SQLite's BEGIN IMMEDIATE already holds every row, and a plain debit needs no amount read
+        balance = {}
     if known is not None and uow.dialect == "sqlite":
         existing = known
     else:
