@@ -43,7 +43,7 @@ def run_job(store: Store, settings: Settings, job_id: str) -> None:
         if store.run(lambda uow: jobs.row(uow, job_id)).reserved is None:
             store.run(lambda uow: kind.begin(uow, owned(uow)))
         chunk, after = 0, -1
-        while (after := store.run(lambda uow: _chunk(uow, kind, owned(uow), settings, after))) is not None:
+        while (after := _chunk(store, kind, owned, job_id, settings, after)) is not None:
             chunk += 1
             _pause_point(settings, chunk)
         store.run(lambda uow: jobs.finish(uow, job_id, now(), result=kind.finish(uow, owned(uow))))
@@ -83,14 +83,28 @@ def _fail(store, kind, job_id: str, owned, now, error: dict) -> None:
         log.warning("job %s: taken over before its failure was recorded", job_id)
 
 
-def _chunk(uow, kind, job, settings: Settings, after: int) -> int | None:
-    """Process the next chunk after seq `after`; the last seq it finished, or None when none was left."""
-    items = jobs.pending_items(uow, job.id, settings.job_chunk_size, after)
+def _chunk(store: Store, kind, owned, job_id: str, settings: Settings, after: int) -> int | None:
+    """Process the next chunk after seq `after`; the last seq it finished, or None when none was left.
+    What the chunk will ask the contact provider and the validator is asked first, with no
+    transaction open (backend/services/prefetch.py); the chunk then commits in one transaction."""
+    size = settings.job_chunk_size
+    job, items = store.run(
+        lambda uow: (jobs.row(uow, job_id), jobs.pending_items(uow, job_id, size, after)), write=False
+    )
     if not items:
         return None
-    outcomes, charged, reserved = kind.process(uow, job, items)
-    jobs.record_chunk(uow, job, outcomes, charged, reserved)
-    return items[-1].seq
+    answered = kind.prefetch(store, job, items)
+
+    def write(uow) -> int | None:
+        job = owned(uow)
+        items = jobs.pending_items(uow, job.id, size, after)  # as they are now, under the lease
+        if not items:
+            return None
+        outcomes, charged, reserved = kind.process(uow, job, items)
+        jobs.record_chunk(uow, job, outcomes, charged, reserved)
+        return items[-1].seq
+
+    return answered.run(write)
 
 
 def _pause_point(settings: Settings, chunk: int) -> None:

@@ -7,6 +7,7 @@ it neither takes nor waits for the write lock."""
 
 from __future__ import annotations
 
+import copy
 import fcntl
 import os
 import random
@@ -35,6 +36,13 @@ class Store:
 
     def run(self, fn: Callable[[UnitOfWork], T], attempts: int = ATTEMPTS, write: bool = True) -> T:
         return run(self, fn, attempts, write)
+
+    def with_ports(self, contacts=None, validator=None) -> Store:
+        """The same database (and writer queue) seen through other ports (backend/services/prefetch.py)."""
+        view = copy.copy(self)
+        view.contacts = contacts or self.contacts
+        view.validator = validator or self.validator
+        return view
 
 
 class WriterQueue:

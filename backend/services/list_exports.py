@@ -10,10 +10,11 @@ from sqlalchemy import select
 from backend.domain.credits import UnlockKind
 from backend.domain.rules import UNLOCK_COST
 from backend.persistence.tables import ListLead
-from backend.persistence.unit_of_work import UnitOfWork
+from backend.persistence.unit_of_work import Store, UnitOfWork
 from backend.services import bulk, charge_guard, jobs, lists
 from backend.services.charge_guard import Actor
 from backend.services.people import PEOPLE, PERSON
+from backend.services.prefetch import KnownContacts
 from backend.services.unlocking import unlock_many
 
 KIND = "list_export"
@@ -51,6 +52,14 @@ def begin(uow: UnitOfWork, job) -> None:
             if (pid, kind) not in held:
                 maximum[kind.credit_type] += UNLOCK_COST[kind]
     bulk.reserve(uow, job, dict(maximum), KIND)
+
+
+def prefetch(store: Store, job, items: list) -> Store:
+    """Every lead is looked up: for the charge, or for the name and title the CSV shows."""
+    ids = [i.payload["person_id"] for i in items]
+    rows = store.run(lambda uow: uow.execute(select(*PERSON).where(PEOPLE.c.id.in_(ids))).all(), write=False)
+    urls = [r.linkedin_url for r in rows if r.linkedin_url]
+    return store.with_ports(contacts=KnownContacts(store.contacts, urls))
 
 
 def process(uow: UnitOfWork, job, items: list) -> tuple[dict, Counter, dict | None]:

@@ -104,6 +104,11 @@ def find_many(uow: UnitOfWork, urls: list[str]) -> dict:
     return _select(uow, PEOPLE.c.linkedin_url, sorted(set(urls)))
 
 
+def find_emails(uow: UnitOfWork, emails: list[str]) -> dict:
+    """The people already known for these emails (creating none), keyed by lower-cased email."""
+    return _select(uow, PEOPLE.c.email_key, sorted({email_key(e) for e in emails}))
+
+
 def resolve_emails(uow: UnitOfWork, emails: list[str]) -> dict:
     """R1: uploaded rows without a profile URL are people keyed by lower-cased email."""
     return _resolve(uow, PEOPLE.c.email_key, "email_key", [email_key(e) for e in emails], {})

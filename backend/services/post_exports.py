@@ -9,10 +9,11 @@ from backend.domain.credits import CreditType, UnlockKind
 from backend.domain.reasons import ReasonCode
 from backend.domain.rules import UNLOCK_COST
 from backend.persistence.tables import ListLead
-from backend.persistence.unit_of_work import UnitOfWork
+from backend.persistence.unit_of_work import Store, UnitOfWork
 from backend.services import bulk, charge_guard, jobs, lists, people
 from backend.services.charge_guard import Actor
 from backend.services.credit_report import charged_of
+from backend.services.prefetch import KnownContacts
 from backend.services.unlocking import unlock_many
 
 KIND = "post_export"
@@ -64,6 +65,15 @@ def begin(uow: UnitOfWork, job) -> None:
     held = charge_guard.held(uow, job.account_id, [p.id for p in known.values()], EMAIL)
     missing = len(set(urls)) - sum(1 for p in known.values() if (p.id, UnlockKind.EMAIL) in held)
     bulk.reserve(uow, job, {CreditType.EMAIL: missing * UNLOCK_COST[UnlockKind.EMAIL]}, KIND)
+
+
+def prefetch(store: Store, job, items: list) -> Store:
+    """The list destination looks every engager up (names for new people, data for the charge)."""
+    if job.params["destination"] != "list":
+        return store
+    return store.with_ports(
+        contacts=KnownContacts(store.contacts, [i.payload["linkedin_url"] for i in items])
+    )
 
 
 def process(uow: UnitOfWork, job, items: list) -> tuple[dict, Counter, dict | None]:

@@ -24,6 +24,7 @@ from backend.persistence.tables import JobItem, ListLead, Upload, UploadRow, utc
 from backend.persistence.unit_of_work import Store, UnitOfWork
 from backend.services import bulk, charge_guard, jobs, lists, people
 from backend.services.charge_guard import Actor, Unlocking
+from backend.services.prefetch import KnownContacts, KnownVerdicts
 from backend.services.unlocking import unlock_many
 
 KIND = "upload"
@@ -214,6 +215,45 @@ def cancel(uow: UnitOfWork, actor: Actor, upload_id: str) -> dict:
 def begin(uow: UnitOfWork, job) -> None:
     """Set the estimate aside: the actual charge can only be lower (R18)."""
     bulk.reserve(uow, job, {CreditType.EMAIL: job.params["max"]} if job.params["max"] else {}, KIND)
+
+
+def prefetch(store: Store, job, items: list) -> Store:
+    """Enrichment looks every row's person up; validation checks the email each row will end with."""
+    payloads = [i.payload for i in items]
+    contacts, validator = store.contacts, store.validator
+    if job.params["enrich"]:
+        urls = [p["linkedin_url"] for p in payloads if p["linkedin_url"]]
+        contacts = KnownContacts(contacts, urls, [p["email"] for p in payloads if not p["linkedin_url"]])
+    if job.params["validate"]:
+        validator = KnownVerdicts(validator, _emails_to_validate(store, job, payloads, contacts))
+    return store.with_ports(contacts, validator)
+
+
+def _emails_to_validate(store: Store, job, payloads: list[dict], contacts) -> list[str]:
+    """As far as a read can tell, what `_validate` will ask: the email enrichment finds, else the row's;
+    none for a person whose email the account already holds or had validated."""
+
+    def covered(uow) -> set[str]:
+        found = people.find_many(uow, [p["linkedin_url"] for p in payloads if p["linkedin_url"]])
+        found.update(people.find_emails(uow, [p["email"] for p in payloads if not p["linkedin_url"]]))
+        kinds = (UnlockKind.EMAIL, UnlockKind.VALIDATION)
+        held = {
+            pid for pid, _ in charge_guard.held(uow, job.account_id, [p.id for p in found.values()], kinds)
+        }
+        return {key for key, person in found.items() if person.id in held}
+
+    skip, emails = store.run(covered, write=False), []
+    for p in payloads:
+        if _key(p) in skip:
+            continue
+        contact = None
+        if job.params["enrich"]:
+            url = p["linkedin_url"]
+            contact = contacts.lookup_many([url]).get(url) if url else contacts.lookup_by_email(p["email"])
+        email = (contact.email if contact else None) or p["email"]
+        if email:
+            emails.append(email)
+    return emails
 
 
 def process(uow: UnitOfWork, job, items: list) -> tuple[dict, Counter, dict | None]:
