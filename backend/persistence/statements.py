@@ -28,13 +28,14 @@ def insert_many(uow, table: Table, rows: list[dict], ignore_conflicts: bool = Fa
     if rows:
         keys = tuple(rows[0])
         key = (table.name, keys, ignore_conflicts, uow.dialect)
-        if key not in _INSERTS:
-            stmt = insert_ignoring_conflicts(uow.dialect, table) if ignore_conflicts else insert(table)
-            _INSERTS[key] = stmt.values({k: bindparam(k) for k in keys})
-        execute_many(uow, _INSERTS[key], rows)
+        stmt = _INSERTS.get(key)
+        if stmt is None:  # two threads may both build it; both then use the one kept
+            built = insert_ignoring_conflicts(uow.dialect, table) if ignore_conflicts else insert(table)
+            stmt = _INSERTS.setdefault(key, built.values({k: bindparam(k) for k in keys}))
+        execute_many(uow, stmt, rows)
 
 
-_INSERTS: dict = {}  # built once, and kept: `_compiled` knows statements by id
+_INSERTS: dict = {}
 
 
 def execute_many(uow, stmt, rows: list[dict]) -> None:
@@ -54,14 +55,14 @@ def execute_many(uow, stmt, rows: list[dict]) -> None:
     def driver(name, value):
         key = (name, id(value))
         if key not in done:
-            done[key] = None if value is None else processors[name](value)
+            done[key] = processors[name](value)  # None too: JSON stores it as 'null', as SQLAlchemy does
         return done[key]
 
     processed = [n for n, process in processors.items() if process is not None]
     if names is None:  # named parameters (psycopg)
         params = [{**row, **{n: driver(n, row[n]) for n in processed}} for row in rows]
     else:  # positional (sqlite3): the row's values in the statement's order, converted where needed
-        at = [(names.index(n), n) for n in processed]
+        at = [(i, n) for i, n in enumerate(names) if processors[n] is not None]  # a name may recur
         params = []
         for row in rows:
             values = [row[n] for n in names]
@@ -71,13 +72,13 @@ def execute_many(uow, stmt, rows: list[dict]) -> None:
     uow.execute_driver_sql(sql, params if len(params) > 1 else params[0])
 
 
-_COMPILED: dict = {}
+_COMPILED: dict = {}  # keyed by the statement itself (compared by identity), which keeps it alive
 
 
 def _compiled(stmt, dialect):
     """(SQL, positional parameter order or None, bind processor per parameter), once per statement
     and engine kind."""
-    key = (id(stmt), dialect.name)  # statements are built once and kept (module constants, _INSERTS)
+    key = (stmt, dialect.name)
     if key not in _COMPILED:
         compiled = stmt.compile(dialect=dialect, for_executemany=True)
         processors = {

@@ -59,7 +59,8 @@ def prefetch(store: Store, job, items: list) -> Store:
     ids = [i.payload["person_id"] for i in items]
     rows = store.run(lambda uow: uow.execute(select(*PERSON).where(PEOPLE.c.id.in_(ids))).all(), write=False)
     urls = [r.linkedin_url for r in rows if r.linkedin_url]
-    return store.with_ports(contacts=KnownContacts(store.contacts, urls))
+    emails = [r.email_key for r in rows if not r.linkedin_url and r.email_key]  # uploaded without a profile
+    return store.with_ports(contacts=KnownContacts(store.contacts, urls, emails))
 
 
 def process(uow: UnitOfWork, job, items: list) -> tuple[dict, Counter, dict | None]:

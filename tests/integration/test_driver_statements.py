@@ -55,3 +55,16 @@ def test_execute_many_updates_json_as_sqlalchemy_reads_it(store, world):
         ).all()
     )
     assert [tuple(r) for r in rows] == [(0, False, None), (1, True, outcome)]
+
+
+def test_execute_many_stores_a_none_json_value_as_sqlalchemy_does(store, world):
+    actor = world.account(email=1)
+    job = store.run(lambda uow: jobs.create(uow, actor, "post_export", {}, [{"n": 1}, {"n": 2}]))
+    by_driver = {"j": job["id"], "s": 0, "o": None}
+    store.run(lambda uow: execute_many(uow, jobs._ITEM_DONE, [by_driver]))
+    store.run(
+        lambda uow: uow.execute(jobs._ITEM_DONE, {"j": job["id"], "s": 1, "o": None})
+    )  # SQLAlchemy's way
+    is_sql_null = select(ITEMS.c.seq, ITEMS.c.outcome.is_(None)).order_by(ITEMS.c.seq)
+    stored = store.run(lambda uow: uow.execute(is_sql_null).all())
+    assert stored[0][1] == stored[1][1]
