@@ -95,11 +95,8 @@ def _chunk(store: Store, kind, owned, job_id: str, settings: Settings, after: in
         return None
     answered = kind.prefetch(store, job, items)
 
-    def write(uow) -> int | None:
-        job = owned(uow)
-        items = jobs.pending_items(uow, job.id, size, after)  # as they are now, under the lease
-        if not items:
-            return None
+    def write(uow) -> int:
+        job = owned(uow)  # still ours: then nobody can have processed these items since they were read
         outcomes, charged, reserved = kind.process(uow, job, items)
         jobs.record_chunk(uow, job, outcomes, charged, reserved)
         return items[-1].seq

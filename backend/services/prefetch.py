@@ -41,7 +41,8 @@ class KnownVerdicts(EmailValidator):
     def __init__(self, source: EmailValidator, emails: list[str]):
         self.source = source
         emails = list(dict.fromkeys(emails))
-        self.known = dict(zip(map(normalise_email, emails), source.validate_many(emails), strict=True))
+        verdicts = source.validate_many(emails) if emails else []
+        self.known = dict(zip(map(normalise_email, emails), verdicts, strict=True))
 
     def validate(self, email: str) -> Verdict:
         return self.known.get(normalise_email(email)) or self.source.validate(email)
