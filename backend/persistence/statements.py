@@ -49,25 +49,23 @@ def execute_many(uow, stmt, rows: list[dict]) -> None:
     a value shared by many rows (a chunk's timestamp) is processed once."""
     if not rows:
         return
-    sql, names, processors = _compiled(stmt, uow.conn.dialect)
-    done: dict = {}  # (name, id(value)) -> driver value; the rows keep every value alive meanwhile
+    sql, names, converted = _compiled(stmt, uow.conn.dialect)
+    done: dict = {}  # (processor, id(value)) -> driver value; the rows keep every value alive meanwhile
 
-    def driver(name, value):
-        key = (name, id(value))
+    def driver(process, value):
+        key = (process, id(value))
         if key not in done:
-            done[key] = processors[name](value)  # None too: JSON stores it as 'null', as SQLAlchemy does
+            done[key] = process(value)  # None too: JSON stores it as 'null', as SQLAlchemy does
         return done[key]
 
-    processed = [n for n, process in processors.items() if process is not None]
     if names is None:  # named parameters (psycopg)
-        params = [{**row, **{n: driver(n, row[n]) for n in processed}} for row in rows]
+        params = [{**row, **{n: driver(p, row[n]) for n, p in converted}} for row in rows]
     else:  # positional (sqlite3): the row's values in the statement's order, converted where needed
-        at = [(i, n) for i, n in enumerate(names) if processors[n] is not None]  # a name may recur
         params = []
         for row in rows:
             values = [row[n] for n in names]
-            for i, n in at:
-                values[i] = driver(n, values[i])
+            for i, p in converted:
+                values[i] = driver(p, values[i])
             params.append(tuple(values))
     uow.execute_driver_sql(sql, params if len(params) > 1 else params[0])
 
@@ -76,8 +74,8 @@ _COMPILED: dict = {}  # keyed by the statement itself (compared by identity), wh
 
 
 def _compiled(stmt, dialect):
-    """(SQL, positional parameter order or None, bind processor per parameter), once per statement
-    and engine kind."""
+    """(SQL, positional parameter order or None, the parameters to convert with their bind processor:
+    by position when positional — a name may recur — else by name), once per statement and engine kind."""
     key = (stmt, dialect.name)
     if key not in _COMPILED:
         compiled = stmt.compile(dialect=dialect, for_executemany=True)
@@ -85,6 +83,10 @@ def _compiled(stmt, dialect):
             name: bind.type.dialect_impl(dialect).bind_processor(dialect)
             for name, bind in compiled.binds.items()
         }
-        names = list(compiled.positiontup) if compiled.positional else None
-        _COMPILED[key] = (compiled.string, names, processors)
+        if compiled.positional:
+            names = list(compiled.positiontup)
+            converted = [(i, processors[n]) for i, n in enumerate(names) if processors[n] is not None]
+        else:
+            names, converted = None, [(n, p) for n, p in processors.items() if p is not None]
+        _COMPILED[key] = (compiled.string, names, converted)
     return _COMPILED[key]
