@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, create_engine, func, select
 from sqlalchemy.engine import make_url
 
 from adapters.contacts.base import Contact, ContactProvider
+from backend.persistence.statements import fetch
 from backend.persistence.tables import DirectoryEntry
 
 DIRECTORY = DirectoryEntry.__table__
@@ -32,8 +33,8 @@ class DirectoryProvider(ContactProvider):
 
     def lookup(self, linkedin_url: str) -> Contact | None:
         with self.engine.connect() as conn:
-            row = conn.execute(_ONE, {"u": linkedin_url}).first()
-        return _contact(row) if row else None
+            rows = fetch(conn, _ONE, {"u": linkedin_url})
+        return _contact(rows[0]) if rows else None
 
     def lookup_many(self, linkedin_urls: list[str]) -> dict[str, Contact]:
         if len(linkedin_urls) == 1:

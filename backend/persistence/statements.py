@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections import namedtuple
+
 from sqlalchemy import Table, bindparam, insert
+from sqlalchemy.exc import DBAPIError
 
 
 def insert_ignoring_conflicts(dialect: str, table: Table):
@@ -49,7 +52,7 @@ def execute_many(uow, stmt, rows: list[dict]) -> None:
     a value shared by many rows (a chunk's timestamp) is processed once."""
     if not rows:
         return
-    sql, names, converted = _compiled(stmt, uow.conn.dialect)
+    statement = _compiled(stmt, uow.conn.dialect)
     done: dict = {}  # (processor, id(value)) -> driver value; the rows keep every value alive meanwhile
 
     def driver(process, value):
@@ -58,35 +61,103 @@ def execute_many(uow, stmt, rows: list[dict]) -> None:
             done[key] = process(value)  # None too: JSON stores it as 'null', as SQLAlchemy does
         return done[key]
 
-    if names is None:  # named parameters (psycopg)
-        params = [{**row, **{n: driver(p, row[n]) for n, p in converted}} for row in rows]
-    else:  # positional (sqlite3): the row's values in the statement's order, converted where needed
-        params = []
-        for row in rows:
-            values = [row[n] for n in names]
-            for i, p in converted:
-                values[i] = driver(p, values[i])
-            params.append(tuple(values))
-    uow.execute_driver_sql(sql, params if len(params) > 1 else params[0])
+    params = [statement.params(row, driver) for row in rows]
+    uow.flush()
+    _on_driver(uow.conn, statement.sql, params if len(params) > 1 else params[0], many=len(params) > 1)
+
+
+def fetch(conn, stmt, params: dict) -> list:
+    """The rows of a prebuilt statement (`bindparam`s, no expanding lists) as named tuples, run on the
+    driver's cursor of `conn` (a SQLAlchemy connection, in whatever transaction it is in).
+
+    For the statements every request runs (the token, the person, the held unlocks, the debit, the
+    balances): SQLAlchemy spends ~13 µs around each execution, the driver ~1 µs on SQLite (measured).
+    Values pass through the same bind and result processors SQLAlchemy would apply, and driver
+    errors come out as SQLAlchemy's, so callers (and the retry in `run`) see no difference."""
+    statement = _compiled(stmt, conn.dialect)
+    cursor = _on_driver(conn, statement.sql, statement.params(params, _convert))
+    return statement.rows(cursor, conn.dialect)
+
+
+def _convert(process, value):
+    return process(value)
+
+
+def _on_driver(conn, sql: str, params, many: bool = False):
+    """Execute on the connection's DBAPI cursor; a driver error is raised as SQLAlchemy's."""
+    dialect = conn.dialect
+    cursor = conn.connection.cursor()
+    try:
+        if many:
+            cursor.executemany(sql, params)
+        else:
+            cursor.execute(sql, params)
+    except dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(sql, params, exc, dialect.loaded_dbapi.Error, dialect=dialect) from exc
+    return cursor
+
+
+class _Compiled:
+    """A statement compiled once per engine kind: its SQL, how a parameter dict becomes the driver's
+    parameters (positional order, bind processors: by position when positional — a name may recur —
+    else by name), and, once first run, how a driver row becomes a named tuple."""
+
+    def __init__(self, stmt, dialect):
+        compiled = stmt.compile(dialect=dialect, for_executemany=True)
+        if any(b.expanding for b in compiled.binds.values()):  # an IN list is expanded per execution
+            raise ValueError("run statements with an IN list through UnitOfWork.execute")
+        self.sql = compiled.string
+        processors = {
+            name: bind.type.dialect_impl(dialect).bind_processor(dialect)
+            for name, bind in compiled.binds.items()
+        }
+        # values built into the statement (`column == "email"`): the same at every execution
+        self.fixed = {n: b.effective_value for n, b in compiled.binds.items() if not b.required}
+        if compiled.positional:
+            self.names = list(compiled.positiontup)
+            self.converted = [(i, processors[n]) for i, n in enumerate(self.names) if processors[n]]
+        else:
+            self.names, self.converted = None, [(n, p) for n, p in processors.items() if p is not None]
+        self.columns = [(c.keyname, c.type) for c in compiled._result_columns]
+        self.row_type = namedtuple("Row", [k for k, _ in self.columns], rename=True) if self.columns else None
+        self.results = None  # [(index, result processor)], from the first cursor's description
+
+    def params(self, row: dict, convert):
+        if self.fixed:
+            row = {**self.fixed, **row}
+        if self.names is None:  # named parameters (psycopg)
+            return {**row, **{n: convert(p, row[n]) for n, p in self.converted}} if self.converted else row
+        values = [row[n] for n in self.names]
+        for i, p in self.converted:
+            values[i] = convert(p, values[i])
+        return values
+
+    def rows(self, cursor, dialect) -> list:
+        if self.row_type is None:
+            return []
+        if self.results is None:
+            codes = [d[1] for d in cursor.description]
+            types = [t for _, t in self.columns]
+            processors = [t._cached_result_processor(dialect, c) for t, c in zip(types, codes, strict=True)]
+            self.results = [(i, p) for i, p in enumerate(processors) if p is not None]
+        make, results = self.row_type._make, self.results
+        if not results:
+            return [make(r) for r in cursor.fetchall()]
+        out = []
+        for r in cursor.fetchall():
+            r = list(r)
+            for i, p in results:
+                r[i] = p(r[i])
+            out.append(make(r))
+        return out
 
 
 _COMPILED: dict = {}  # keyed by the statement itself (compared by identity), which keeps it alive
 
 
-def _compiled(stmt, dialect):
-    """(SQL, positional parameter order or None, the parameters to convert with their bind processor:
-    by position when positional — a name may recur — else by name), once per statement and engine kind."""
+def _compiled(stmt, dialect) -> _Compiled:
     key = (stmt, dialect.name)
-    if key not in _COMPILED:
-        compiled = stmt.compile(dialect=dialect, for_executemany=True)
-        processors = {
-            name: bind.type.dialect_impl(dialect).bind_processor(dialect)
-            for name, bind in compiled.binds.items()
-        }
-        if compiled.positional:
-            names = list(compiled.positiontup)
-            converted = [(i, processors[n]) for i, n in enumerate(names) if processors[n] is not None]
-        else:
-            names, converted = None, [(n, p) for n, p in processors.items() if p is not None]
-        _COMPILED[key] = (compiled.string, names, converted)
-    return _COMPILED[key]
+    found = _COMPILED.get(key)
+    if found is None:  # two threads may both compile it; both then use the one kept
+        found = _COMPILED.setdefault(key, _Compiled(stmt, dialect))
+    return found

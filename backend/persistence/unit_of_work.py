@@ -20,6 +20,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
+from backend.persistence import statements
+
 T = TypeVar("T")
 _TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03"}
 ATTEMPTS = 5
@@ -117,19 +119,20 @@ class UnitOfWork:
         return self._session
 
     def execute(self, statement, params=None):
-        if self._session is not None:
-            self._session.flush()  # pending model objects first, so statements see them
+        self.flush()  # pending model objects first, so statements see them
         return self.conn.execute(statement, params)
 
-    def execute_driver_sql(self, sql: str, params):
-        """SQL already compiled for this engine, straight to the driver (`statements.insert_many`)."""
+    def fetch(self, statement, params: dict) -> list:
+        """A prebuilt statement's rows through the driver (`statements.fetch`): the hot paths."""
+        self.flush()
+        return statements.fetch(self.conn, statement, params)
+
+    def flush(self) -> None:
         if self._session is not None:
             self._session.flush()
-        return self.conn.exec_driver_sql(sql, params)
 
     def commit(self) -> None:
-        if self._session is not None:
-            self._session.flush()
+        self.flush()
         self.conn.commit()
 
 

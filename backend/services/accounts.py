@@ -59,5 +59,5 @@ _BY_TOKEN = select(USERS.c.id, USERS.c.account_id).where(
 
 
 def actor_for_token(uow: UnitOfWork, token: str) -> Actor | None:
-    row = uow.execute(_BY_TOKEN, {"h": hash_token(token)}).first()
-    return Actor(row.account_id, row.id) if row else None
+    rows = uow.fetch(_BY_TOKEN, {"h": hash_token(token)})
+    return Actor(rows[0].account_id, rows[0].id) if rows else None

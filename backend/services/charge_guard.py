@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 
 from backend.domain.credits import CREDIT_TYPES, CreditType, UnlockKind
 from backend.domain.errors import InsufficientCredits
@@ -78,7 +78,7 @@ def held(uow: UnitOfWork, account_id: str, person_ids: Iterable[str], kinds: Ite
     """The unlocks the account holds among these people and kinds, keyed by (person_id, kind)."""
     person_ids, kinds = list(dict.fromkeys(person_ids)), {str(k) for k in kinds}
     if len(person_ids) == 1:  # one person: the hot path
-        rows = uow.execute(_HELD_OF_PERSON, {"a": account_id, "p": person_ids[0]})
+        rows = uow.fetch(_HELD_OF_PERSON, {"a": account_id, "p": person_ids[0]})
         return {(r.person_id, UnlockKind(r.kind)): r for r in rows if r.kind in kinds}
     found = {}
     for i in range(0, len(person_ids), 500):  # bounded statements, whatever the list's size
@@ -223,15 +223,15 @@ def lock_balances(uow: UnitOfWork, account_id: str, types: Iterable[CreditType])
     """Take the account's balance rows for these types, in a fixed order (no deadlock between two
     charging transactions), and answer their amounts."""
     stmt = _locking(uow.dialect, tuple(str(t) for t in types))
-    return {CreditType(t): amount for t, amount in uow.execute(stmt, {"a": account_id}).all()}
+    return {CreditType(t): amount for t, amount in uow.fetch(stmt, {"a": account_id})}
 
 
 @cache
 def _locking(dialect: str, types: tuple[str, ...]):
-    """`lock_balances`' statement, built once per engine and set of types (every charge runs it). One
-    type is an equality: an IN list is expanded again at every execution."""
+    """`lock_balances`' statement, built once per engine and set of types (every charge runs it), with
+    equalities: an IN list is expanded again at every execution."""
     column = BALANCES.c.credit_type
-    of_types = column == types[0] if len(types) == 1 else column.in_(types)
+    of_types = or_(*(column == t for t in types))
     stmt = (
         select(column, BALANCES.c.amount)
         .where(BALANCES.c.account_id == bindparam("a"), of_types)
@@ -259,7 +259,8 @@ def _debit(
 def _move(uow: UnitOfWork, account_id: str, credit_type: CreditType, delta: int) -> int | None:
     """Add `delta` to a balance unless that would take it below zero; the new amount, or None."""
     stmt = _DEBIT if delta < 0 else _CREDIT
-    return uow.execute(stmt, {"a": account_id, "t": str(credit_type), "d": delta}).scalar()
+    rows = uow.fetch(stmt, {"a": account_id, "t": str(credit_type), "d": delta})
+    return rows[0].amount if rows else None
 
 
 def _entry(actor: Actor, credit_type, amount, balance_after, action, person_id, now, note=None) -> dict:
@@ -293,7 +294,7 @@ def open_balances(uow: UnitOfWork, account_id: str) -> None:
 
 
 def balances(uow: UnitOfWork, account_id: str) -> dict[CreditType, int]:
-    return {CreditType(t): amount for t, amount in uow.execute(_BALANCES, {"a": account_id}).all()}
+    return {CreditType(t): amount for t, amount in uow.fetch(_BALANCES, {"a": account_id})}
 
 
 def hold_tracking(uow: UnitOfWork, actor: Actor, person_ids: list[str]) -> tuple[list[str], list[str]]:

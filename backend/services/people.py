@@ -148,8 +148,8 @@ def _creating(dialect: str):
 
 def _select(uow: UnitOfWork, column, keys: list[str]) -> dict:
     if len(keys) == 1:  # one person: the hot path, a prebuilt statement
-        row = uow.execute(_BY_KEY[column.key], {"k": keys[0]}).first()
-        return {keys[0]: row} if row else {}
+        rows = uow.fetch(_BY_KEY[column.key], {"k": keys[0]})
+        return {keys[0]: rows[0]} if rows else {}
     found = {}
     for i in range(0, len(keys), 500):
         rows = uow.execute(_BY_KEYS[column.key], {"ks": keys[i : i + 500]}).all()

@@ -1,13 +1,16 @@
-"""Bulk writes go through the driver's executemany (persistence/statements.py); what they store must
-read back through SQLAlchemy exactly as if SQLAlchemy had written it, on both engines."""
+"""Bulk writes go through the driver's executemany, hot reads through the driver's cursor
+(persistence/statements.py); what they store and answer must be exactly what SQLAlchemy would store
+and answer, on both engines."""
 
 import uuid
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import bindparam, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from backend.persistence.statements import execute_many, insert_many
-from backend.persistence.tables import JobItem, ListLead, Person, utcnow
-from backend.services import jobs, lists
+from backend.persistence.tables import JobItem, LedgerEntry, ListLead, Person, utcnow
+from backend.services import charge_guard, jobs, lists
 
 PEOPLE = Person.__table__
 LEADS = ListLead.__table__
@@ -68,3 +71,49 @@ def test_execute_many_stores_a_none_json_value_as_sqlalchemy_does(store, world):
     is_sql_null = select(ITEMS.c.seq, ITEMS.c.outcome.is_(None)).order_by(ITEMS.c.seq)
     stored = store.run(lambda uow: uow.execute(is_sql_null).all())
     assert stored[0][1] == stored[1][1]
+
+
+def test_fetch_answers_what_sqlalchemy_answers_timestamps_and_built_in_values_too(store, world):
+    actor = world.account(email=3)
+    ledger = LedgerEntry.__table__
+    grants = (
+        select(ledger.c.id, ledger.c.amount, ledger.c.note, ledger.c.created_at)
+        .where(ledger.c.account_id == bindparam("a"), ledger.c.action == "grant")  # a value built in
+        .order_by(ledger.c.id)
+    )
+    by_driver = store.run(lambda uow: uow.fetch(grants, {"a": actor.account_id}))
+    by_sqlalchemy = store.run(lambda uow: uow.execute(grants, {"a": actor.account_id}).all())
+    assert [tuple(r) for r in by_driver] == [tuple(r) for r in by_sqlalchemy]
+    assert by_driver[0].amount == 3000 and by_driver[0].created_at.tzinfo is not None
+
+
+def test_fetch_sees_its_transactions_own_writes_and_rolls_back_with_it(store, world):
+    actor = world.account(email=2)
+
+    def debit_then_fail(uow):
+        charge_guard._move(uow, actor.account_id, "email", -1500)
+        assert charge_guard.balances(uow, actor.account_id)["email"] == 500
+        raise RuntimeError("the action failed after the debit")
+
+    with pytest.raises(RuntimeError):
+        store.run(debit_then_fail)
+    assert store.run(lambda uow: charge_guard.balances(uow, actor.account_id))["email"] == 2000
+
+
+def test_a_driver_error_reaches_callers_as_sqlalchemys(store):
+    duplicate = (
+        insert(Person.__table__)
+        .values(id=bindparam("i"), full_name=None, created_at=bindparam("c"))
+        .returning(Person.__table__.c.id)
+    )
+    pid = str(uuid.uuid4())
+    store.run(lambda uow: uow.fetch(duplicate, {"i": pid, "c": utcnow()}))
+    with pytest.raises(IntegrityError):
+        store.run(lambda uow: uow.fetch(duplicate, {"i": pid, "c": utcnow()}))
+    assert store.run(lambda uow: uow.execute(select(Person.__table__.c.id)).scalars().all()) == [pid]
+
+
+def test_fetch_refuses_an_in_list_it_could_not_expand(store):
+    among = select(Person.__table__.c.id).where(Person.__table__.c.id.in_(bindparam("ps", expanding=True)))
+    with pytest.raises(ValueError, match="IN list"):
+        store.run(lambda uow: uow.fetch(among, {"ps": ["x"]}))
