@@ -24,7 +24,7 @@ from backend.domain.credits import CREDIT_TYPES, CreditType, UnlockKind
 from backend.domain.errors import InsufficientCredits
 from backend.domain.reasons import Reason, ReasonCode
 from backend.domain.rules import TRACKING_HOLD
-from backend.persistence.statements import insert_many
+from backend.persistence.statements import insert_ignoring_conflicts, insert_many
 from backend.persistence.tables import Balance, LedgerEntry, TrackedPerson, Unlock, utcnow
 from backend.persistence.unit_of_work import UnitOfWork
 
@@ -72,6 +72,7 @@ class Unlocking(NamedTuple):
 @dataclass
 class Outcome:
     reasons: dict[tuple[str, UnlockKind], Reason] = field(default_factory=dict)
+    values: dict[tuple[str, UnlockKind], str | None] = field(default_factory=dict)  # held, found unlocked
 
 
 def held(uow: UnitOfWork, account_id: str, person_ids: Iterable[str], kinds: Iterable[UnlockKind]):
@@ -109,30 +110,48 @@ def charge_unlocks(
     transaction must then be rolled back (the unit of work does), so nothing changes (R5).
     `reserved`: credits a bulk job set aside beforehand (R23); charges of those types draw on it
     (the caller keeps the mutated remainder). `partial`: charge items in order while credits last
-    and report the rest as skipped, instead of refusing them all. `known`: the caller's `held` read of
-    these unlocks in this transaction; on SQLite it is already final (BEGIN IMMEDIATE makes this
-    transaction the only writer since it began), so it is not read again.
+    and report the rest as skipped, instead of refusing them all. `known`: what the caller read the
+    account held among these, in this transaction or just before it (an unlock is never taken back).
+
+    A plain charge inserts the unlocks first and charges only for the rows the insert created: the
+    primary key, not an earlier read, decides who pays, so a concurrent unlock of the same person
+    (PostgreSQL waits for it, SQLite queues behind it) is met by the insert and never charged twice,
+    and no lock or read is needed before it.
     """
     outcome = Outcome()
     if not wanted:
         return outcome
+    if partial or reserved is not None:
+        return _charge_from_amounts(uow, actor, action, wanted, reserved, partial, known, outcome)
+    fresh = _not_held(wanted, known or {}, actor, outcome)
+    if not fresh:
+        return outcome
+    now = utcnow()
+    created = _insert_unlocks(uow, actor, fresh.values(), now)
+    raced = [key for key in fresh if key not in created]
+    if raced:  # unlocked since the caller looked: held, not charged
+        rows = held(uow, actor.account_id, {p for p, _ in raced}, {k for _, k in raced})
+        for key in raced:
+            del fresh[key]
+            outcome.reasons[key] = already_unlocked(rows[key], actor)
+            outcome.values[key] = rows[key].value
+    for credit_type in sorted({w.kind.credit_type for w in fresh.values()}, key=CREDIT_TYPES.index):
+        items = [w for w in fresh.values() if w.kind.credit_type == credit_type and w.amount]
+        if items:
+            _debit(uow, actor, action, credit_type, items, now)
+    return outcome
+
+
+def _charge_from_amounts(uow, actor, action, wanted, reserved, partial, known, outcome) -> Outcome:
+    """Bulk charges (R23): a reservation to draw on, or a partial run that keeps what fits. Both need
+    the balances' amounts first, so the account's balance rows are taken before anything else."""
     types = sorted({w.kind.credit_type for w in wanted}, key=CREDIT_TYPES.index)
-    if uow.dialect != "sqlite" or partial or reserved is not None:
-        balance = lock_balances(uow, actor.account_id, types)
-    else:  # SQLite's BEGIN IMMEDIATE already holds every row, and a plain debit needs no amount read
-        balance = {}
-    if known is not None and uow.dialect == "sqlite":
+    balance = lock_balances(uow, actor.account_id, types)
+    if known is not None and uow.dialect == "sqlite":  # BEGIN IMMEDIATE: the caller's read is final
         existing = known
     else:
         existing = held(uow, actor.account_id, (w.person_id for w in wanted), {w.kind for w in wanted})
-    fresh: dict[tuple[str, UnlockKind], Unlocking] = {}
-    for w in wanted:
-        key = (w.person_id, w.kind)
-        if key in existing:
-            outcome.reasons[key] = already_unlocked(existing[key], actor)
-        elif key not in fresh:
-            fresh[key] = w
-            outcome.reasons[key] = Reason(ReasonCode.CHARGED, amount=w.amount)
+    fresh = _not_held(wanted, existing, actor, outcome)
     if partial:
         _skip_what_does_not_fit(fresh, outcome, balance, reserved or {})
     if not fresh:
@@ -148,6 +167,34 @@ def charge_unlocks(
         else:
             _debit(uow, actor, action, credit_type, items, now)
     return outcome
+
+
+def _not_held(wanted: list[Unlocking], existing: dict, actor: Actor, outcome: Outcome) -> dict:
+    """The items to unlock (each once), with the reason each would cost what it costs."""
+    fresh: dict[tuple[str, UnlockKind], Unlocking] = {}
+    for w in wanted:
+        key = (w.person_id, w.kind)
+        if key in existing:
+            outcome.reasons[key] = already_unlocked(existing[key], actor)
+        elif key not in fresh:
+            fresh[key] = w
+            outcome.reasons[key] = Reason(ReasonCode.CHARGED, amount=w.amount)
+    return fresh
+
+
+def _insert_unlocks(uow: UnitOfWork, actor: Actor, items, now) -> set[tuple[str, UnlockKind]]:
+    """Insert the unlocks that are absent; the keys this statement created."""
+    rows = [_unlock_row(actor, w, now) for w in items]
+    stmt = _inserting_unlocks(uow.dialect)
+    created = uow.fetch(stmt, rows[0]) if len(rows) == 1 else uow.execute(stmt, rows)
+    return {(r.person_id, UnlockKind(r.kind)) for r in created}
+
+
+@cache
+def _inserting_unlocks(dialect: str):
+    columns = ("account_id", "person_id", "kind", "credit_type", "value", "user_id", "created_at")
+    stmt = insert_ignoring_conflicts(dialect, UNLOCKS).values({c: bindparam(c) for c in columns})
+    return stmt.returning(UNLOCKS.c.person_id, UNLOCKS.c.kind)
 
 
 def _skip_what_does_not_fit(fresh: dict, outcome: Outcome, balance: dict, reserved: dict) -> None:

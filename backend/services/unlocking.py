@@ -84,9 +84,10 @@ def _record(result: dict[str, Held], outcome: Outcome, wanted, existing, actor: 
     for (pid, kind), row in existing.items():
         result[pid].reasons[kind] = charge_guard.already_unlocked(row, actor)
     for w in wanted:
-        reason = result[w.person_id].reasons[w.kind] = outcome.reasons[(w.person_id, w.kind)]
+        key = (w.person_id, w.kind)
+        reason = result[w.person_id].reasons[w.kind] = outcome.reasons[key]
         if reason.code is not ReasonCode.SKIPPED:  # a skipped unlock is not held: its data stays back
-            result[w.person_id].values[w.kind] = w.value
+            result[w.person_id].values[w.kind] = outcome.values.get(key, w.value)
 
 
 def _lookup(uow: UnitOfWork, people: list, looked_up: dict) -> dict[str, Contact]:

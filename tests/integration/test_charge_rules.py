@@ -5,7 +5,7 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
-from backend.domain.credits import MILLI, CreditType
+from backend.domain.credits import MILLI, CreditType, UnlockKind
 from backend.domain.errors import InsufficientCredits, InvalidInput
 from backend.persistence.tables import CrmConnection, CrmDelivery, ListLead, Unlock
 from backend.services import charge_guard, extension, lists, sequences
@@ -196,3 +196,19 @@ def test_r2_unlocks_belong_to_the_account_not_to_other_accounts(store, world):
     store.run(lambda uow: extension.reveal(uow, one, ref(url), ["email"]))
     out = store.run(lambda uow: extension.reveal(uow, other, ref(url), ["email"]))
     assert out["credits"]["charged"]["email"] == 1
+
+
+def test_r3_an_unlock_made_after_the_callers_read_is_met_by_the_insert_and_not_charged(store, world):
+    """The caller read "not held" (`known` empty), then a teammate unlocked the person before this
+    charge ran: the unlock's primary key, not the stale read, decides — no second charge."""
+    actor = world.account()
+    teammate = world.teammate(actor)
+    [url] = world.people(1)
+    person = store.run(lambda uow: extension.reveal(uow, teammate, ref(url), ["email"]))["person"]
+    wanted = [charge_guard.Unlocking(person["id"], UnlockKind.EMAIL, MILLI, "stale@x.example")]
+    outcome = store.run(lambda uow: charge_guard.charge_unlocks(uow, actor, "reveal", wanted, known={}))
+    reason = outcome.reasons[(person["id"], UnlockKind.EMAIL)]
+    assert reason.code == "already_unlocked" and reason.unlocked_by == teammate.user_id
+    assert outcome.values[(person["id"], UnlockKind.EMAIL)] == person["email"]
+    assert email_balance(store, actor) == 99
+    assert_ledger_invariants(store)
