@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from backend.domain.credits import UnlockKind
 from backend.domain.errors import InvalidInput
 from backend.domain.reasons import Reason, ReasonCode
@@ -15,45 +17,51 @@ from backend.services.unlocking import Held, unlock
 EMAIL = (UnlockKind.EMAIL,)
 
 
+class Seen(NamedTuple):
+    """What a read just before the write transaction found: the person (None: unknown then), what the
+    account held of them, and the contact lookup (profile URL -> Contact or None). People and unlocks
+    are never deleted, so what it saw still holds; what appeared since, the writes meet (a person's
+    unique URL, an unlock's primary key)."""
+
+    person: object
+    held: dict
+    looked_up: dict | None
+
+
 def reveal(
-    uow: UnitOfWork,
-    actor: Actor,
-    ref: PersonRef,
-    fields: list[str],
-    action: str = "reveal",
-    looked_up: dict | None = None,
-    person=None,
+    uow: UnitOfWork, actor: Actor, ref: PersonRef, fields: list[str], action: str = "reveal", seen=None
 ) -> dict:
     """R10: email costs 1 email credit, phone 1 phone credit, nothing when not found or held.
     The searcher's reveal (R7) is the same charge; `action` names its surface in the ledger.
-    `looked_up` and `person`: what a read just before found (people are never deleted)."""
+    `seen`: what the read before this transaction found (`Seen`)."""
+    looked_up = seen.looked_up if seen else None
+    person = seen.person if seen else None
     if person is None:
         contact = (looked_up or {}).get(ref.linkedin_url)
-        person = people.resolve(uow, ref, contact.full_name if contact else None)
-    held = unlock(uow, actor, person, _kinds(fields), action, looked_up)
+        name = contact.full_name if contact else None
+        person = people.create(uow, ref.linkedin_url, name) if seen else people.resolve(uow, ref, name)
+    known = seen.held if seen else None
+    held = unlock(uow, actor, person, _kinds(fields), action, looked_up, known)
     return {"person": person_json(held), "credits": _credits(uow, actor, held)}
 
 
 def reveal_read_first(store: Store, actor: Actor, ref: PersonRef, fields: list[str], action: str = "reveal"):
     """`reveal` as the routes run it. Most reveals are the extension re-opening a profile the team
     already holds: those are answered from a read, never waiting for (or taking) the write lock.
-    Otherwise the contact lookup happens in that read, and only the charge in the write transaction;
-    the charge guard checks again there, so a concurrent unlock is still never charged twice.
+    Otherwise the contact lookup happens in that read, and only the charge in the write transaction,
+    which starts from what the read saw (`Seen`) instead of reading it again under the lock.
     Only where writers queue for one lock (SQLite) does the extra read pay: on PostgreSQL it measured
     as round trips only (charging reveals 356 -> 211/s), so there the write transaction does it all."""
     if store.writer is None:
         return store.run(lambda uow: reveal(uow, actor, ref, fields, action))
-    answer, looked_up, person = store.run(
-        lambda uow: _held_answer(uow, actor, ref, _kinds(fields)), write=False
-    )
+    answer, seen = store.run(lambda uow: _held_answer(uow, actor, ref, _kinds(fields)), write=False)
     if answer is not None:
         return answer
-    return store.run(lambda uow: reveal(uow, actor, ref, fields, action, looked_up, person))
+    return store.run(lambda uow: reveal(uow, actor, ref, fields, action, seen))
 
 
 def _held_answer(uow: UnitOfWork, actor: Actor, ref: PersonRef, kinds: tuple[UnlockKind, ...]):
-    """(the answer, when the account holds every kind asked for; else the contact lookup's result;
-    the person, when known)."""
+    """(the answer, when the account holds every kind asked for; else what the read saw)."""
     person = people.find(uow, ref)
     held = charge_guard.held(uow, actor.account_id, [person.id], kinds) if person else {}
     if person and len(held) == len(kinds):
@@ -62,9 +70,9 @@ def _held_answer(uow: UnitOfWork, actor: Actor, ref: PersonRef, kinds: tuple[Unl
             values={k: row.value for (_, k), row in held.items()},
             reasons={k: charge_guard.already_unlocked(row, actor) for (_, k), row in held.items()},
         )
-        return {"person": person_json(result), "credits": _credits(uow, actor, result)}, None, person
+        return {"person": person_json(result), "credits": _credits(uow, actor, result)}, None
     url = ref.linkedin_url or (person.linkedin_url if person else None)
-    return None, ({url: uow.contacts.lookup(url)} if url else None), person
+    return None, Seen(person, held, {url: uow.contacts.lookup(url)} if url else None)
 
 
 def _kinds(fields: list[str]) -> tuple[UnlockKind, ...]:

@@ -92,6 +92,14 @@ def resolve_refs(uow: UnitOfWork, refs: list[PersonRef]) -> list:
     return list({p.id: p for p in named}.values())
 
 
+def create(uow: UnitOfWork, url: str, source_name: str | None):
+    """The person for a canonical URL a read just found unknown: inserted straight away, or, when a
+    concurrent request created them meanwhile, the row it made."""
+    row = {"id": str(uuid.uuid4()), "linkedin_url": url, "full_name": source_name, "created_at": utcnow()}
+    created = uow.fetch(_creating_by_url(uow.dialect), row)
+    return created[0] if created else _select(uow, PEOPLE.c.linkedin_url, [url])[url]
+
+
 def find(uow: UnitOfWork, ref: PersonRef):
     """The person a reference names, if we know them (creating none)."""
     if ref.person_id:
@@ -144,6 +152,13 @@ def _creating(dialect: str):
     """`INSERT … ON CONFLICT DO NOTHING RETURNING` people, built once per dialect (every reveal of
     someone new runs it)."""
     return insert_ignoring_conflicts(dialect, PEOPLE).returning(*PERSON)
+
+
+@cache
+def _creating_by_url(dialect: str):
+    columns = ("id", "linkedin_url", "full_name", "created_at")
+    values = {c: bindparam(c) for c in columns}
+    return insert_ignoring_conflicts(dialect, PEOPLE).values(values).returning(*PERSON)
 
 
 def _select(uow: UnitOfWork, column, keys: list[str]) -> dict:

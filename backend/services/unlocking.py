@@ -36,8 +36,10 @@ def unlock(
     kinds: tuple[UnlockKind, ...],
     action: str,
     looked_up: dict | None = None,
+    known: dict | None = None,
 ) -> Held:
-    return unlock_many(uow, actor, [person], kinds, action, looked_up=looked_up)[person.id]
+    """`known`: what a read just before found the account held of this person (else it is read)."""
+    return unlock_many(uow, actor, [person], kinds, action, looked_up=looked_up, known=known)[person.id]
 
 
 def unlock_many(
@@ -51,12 +53,18 @@ def unlock_many(
     partial: bool = False,
     costs: dict[UnlockKind, int] = UNLOCK_COST,
     looked_up: dict | None = None,
+    known: dict | None = None,
 ) -> dict[str, Held]:
     """`unlock` for many people in a few statements; bulk jobs pass their reservation (R23), and
     uploads their own price (R17: enrichment at half a credit). `looked_up`: contacts the caller
-    already fetched (profile URL -> Contact or None), so the lookup can happen outside the write lock."""
+    already fetched (profile URL -> Contact or None), so the lookup can happen outside the write lock.
+    `known`: the caller's read of what the account holds among them, for a plain charge only (one
+    that draws on credits in hand needs the held unlocks read in its own transaction)."""
     result = {p.id: Held(p) for p in people}
-    existing = charge_guard.held(uow, actor.account_id, result, kinds)
+    plain = reserved is None and not partial
+    existing = (
+        known if known is not None and plain else charge_guard.held(uow, actor.account_id, result, kinds)
+    )
     for (pid, kind), row in existing.items():
         result[pid].values[kind] = row.value
     need = [p for p in people if any((p.id, k) not in existing for k in kinds)]

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from backend.domain.credits import MILLI, CreditType, UnlockKind
 from backend.domain.errors import InsufficientCredits, InvalidInput
-from backend.persistence.tables import CrmConnection, CrmDelivery, ListLead, Unlock
+from backend.persistence.tables import CrmConnection, CrmDelivery, ListLead, Person, Unlock
 from backend.services import charge_guard, extension, lists, sequences
 from backend.services.people import PersonRef
 from tests.invariants import assert_ledger_invariants
@@ -211,4 +211,19 @@ def test_r3_an_unlock_made_after_the_callers_read_is_met_by_the_insert_and_not_c
     assert reason.code == "already_unlocked" and reason.unlocked_by == teammate.user_id
     assert outcome.values[(person["id"], UnlockKind.EMAIL)] == person["email"]
     assert email_balance(store, actor) == 99
+    assert_ledger_invariants(store)
+
+
+def test_r1_a_person_created_after_the_read_is_the_one_charged_not_a_second_row(store, world):
+    """The read saw nobody (`Seen(None, …)`); a concurrent reveal created the person first: the write
+    finds their row through the unique URL, and a teammate's earlier unlock still counts (R3)."""
+    actor = world.account()
+    teammate = world.teammate(actor)
+    [url] = world.people(1)
+    first = store.run(lambda uow: extension.reveal(uow, teammate, ref(url), ["email"]))
+    seen = extension.Seen(None, {}, None)
+    out = store.run(lambda uow: extension.reveal(uow, actor, ref(url), ["email"], seen=seen))
+    assert out["person"]["id"] == first["person"]["id"]
+    assert out["credits"]["reasons"]["email"]["code"] == "already_unlocked"
+    assert count(store, Person) == 1 and email_balance(store, actor) == 99
     assert_ledger_invariants(store)
