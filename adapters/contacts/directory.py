@@ -29,7 +29,10 @@ class DirectoryProvider(ContactProvider):
         else:
             if url.drivername == "postgresql":
                 url = url.set(drivername="postgresql+psycopg")
-            self.engine = create_engine(url, pool_size=2, max_overflow=8, pool_pre_ping=True)
+            # autocommit: a lookup is one SELECT, so no BEGIN/ROLLBACK round trips around it
+            self.engine = create_engine(
+                url, pool_size=2, max_overflow=8, pool_pre_ping=True, isolation_level="AUTOCOMMIT"
+            )
 
     def lookup(self, linkedin_url: str) -> Contact | None:
         with self.engine.connect() as conn:
