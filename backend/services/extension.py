@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import NamedTuple
+
+from sqlalchemy import bindparam, select
 
 from backend.domain.credits import UnlockKind
 from backend.domain.errors import InvalidInput
 from backend.domain.reasons import Reason, ReasonCode
 from backend.persistence.unit_of_work import Store, UnitOfWork
 from backend.services import charge_guard, crm, lists, people, sequences
-from backend.services.charge_guard import Actor
+from backend.services.charge_guard import UNLOCKS, Actor
 from backend.services.credit_report import charged_of, report
 from backend.services.people import PersonRef
 from backend.services.unlocking import Held, unlock
@@ -33,15 +36,19 @@ def reveal(
 ) -> dict:
     """R10: email costs 1 email credit, phone 1 phone credit, nothing when not found or held.
     The searcher's reveal (R7) is the same charge; `action` names its surface in the ledger.
-    `seen`: what the read before this transaction found (`Seen`)."""
-    looked_up = seen.looked_up if seen else None
-    person = seen.person if seen else None
-    if person is None:
-        contact = (looked_up or {}).get(ref.linkedin_url)
-        name = contact.full_name if contact else None
-        person = people.create(uow, ref.linkedin_url, name) if seen else people.resolve(uow, ref, name)
-    known = seen.held if seen else None
-    held = unlock(uow, actor, person, _kinds(fields), action, looked_up, known)
+    `seen`: what the read before this transaction found (`Seen`); else this transaction reads it."""
+    kinds = _kinds(fields)
+    if seen is None:
+        seen = Seen(*_look(uow, actor, ref, kinds), None)
+    person, looked_up = seen.person, seen.looked_up
+    if person is None and ref.linkedin_url:  # someone new: named by the lookup from the start
+        if looked_up is None:
+            looked_up = {ref.linkedin_url: uow.contacts.lookup(ref.linkedin_url)}
+        contact = looked_up.get(ref.linkedin_url)
+        person = people.create(uow, ref.linkedin_url, contact.full_name if contact else None)
+    elif person is None:
+        person = people.resolve(uow, ref)  # an unknown person_id: 404
+    held = unlock(uow, actor, person, kinds, action, looked_up, seen.held)
     return {"person": person_json(held), "credits": _credits(uow, actor, held)}
 
 
@@ -62,8 +69,7 @@ def reveal_read_first(store: Store, actor: Actor, ref: PersonRef, fields: list[s
 
 def _held_answer(uow: UnitOfWork, actor: Actor, ref: PersonRef, kinds: tuple[UnlockKind, ...]):
     """(the answer, when the account holds every kind asked for; else what the read saw)."""
-    person = people.find(uow, ref)
-    held = charge_guard.held(uow, actor.account_id, [person.id], kinds) if person else {}
+    person, held = _look(uow, actor, ref, kinds)
     if person and len(held) == len(kinds):
         result = Held(
             person,
@@ -73,6 +79,44 @@ def _held_answer(uow: UnitOfWork, actor: Actor, ref: PersonRef, kinds: tuple[Unl
         return {"person": person_json(result), "credits": _credits(uow, actor, result)}, None
     url = ref.linkedin_url or (person.linkedin_url if person else None)
     return None, Seen(person, held, {url: uow.contacts.lookup(url)} if url else None)
+
+
+class _HeldRow(NamedTuple):
+    """An unlock as `charge_guard.held` answers it, from `_look`'s join."""
+
+    person_id: str
+    kind: str
+    value: str | None
+    user_id: str | None
+    created_at: datetime
+
+
+_PERSON_WITH_UNLOCKS = (  # every reveal runs it: a person and what the account holds of them, at once
+    select(*people.PERSON, UNLOCKS.c.kind, UNLOCKS.c.value, UNLOCKS.c.user_id, UNLOCKS.c.created_at)
+    .select_from(
+        people.PEOPLE.outerjoin(
+            UNLOCKS, (UNLOCKS.c.person_id == people.PEOPLE.c.id) & (UNLOCKS.c.account_id == bindparam("a"))
+        )
+    )
+    .where(people.PEOPLE.c.linkedin_url == bindparam("u"))
+)
+
+
+def _look(uow: UnitOfWork, actor: Actor, ref: PersonRef, kinds: tuple[UnlockKind, ...]):
+    """(the person named, or None when unknown; the unlocks the account holds of them among `kinds`)."""
+    if not ref.linkedin_url:
+        person = people.find(uow, ref)
+        return person, charge_guard.held(uow, actor.account_id, [person.id], kinds) if person else {}
+    rows = uow.fetch(_PERSON_WITH_UNLOCKS, {"a": actor.account_id, "u": ref.linkedin_url})
+    if not rows:
+        return None, {}
+    p, wanted = rows[0], {str(k) for k in kinds}
+    person = people.PersonRow(p.id, p.linkedin_url, p.email_key, p.full_name)
+    return person, {
+        (p.id, UnlockKind(r.kind)): _HeldRow(p.id, r.kind, r.value, r.user_id, r.created_at)
+        for r in rows
+        if r.kind in wanted
+    }
 
 
 def _kinds(fields: list[str]) -> tuple[UnlockKind, ...]:
