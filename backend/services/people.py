@@ -55,16 +55,14 @@ class PersonRef:
         )
 
 
-def resolve(uow: UnitOfWork, ref: PersonRef, source_name: str | None = None):
-    """The person row; a LinkedIn URL never seen before becomes a person (R1: still a person), named
-    `source_name` when the caller already looked them up."""
+def resolve(uow: UnitOfWork, ref: PersonRef):
+    """The person row; a LinkedIn URL never seen before becomes a person (R1: still a person)."""
     if ref.person_id:
         row = uow.execute(select(*PERSON).where(PEOPLE.c.id == ref.person_id)).first()
         if row is None:
             raise NotFound(f"no person {ref.person_id!r}")
         return row
-    url = ref.linkedin_url
-    return resolve_many(uow, [url], {url: source_name})[url]
+    return resolve_many(uow, [ref.linkedin_url])[ref.linkedin_url]
 
 
 def resolve_many(uow: UnitOfWork, urls: list[str], source_names: dict[str, str | None] | None = None) -> dict:
