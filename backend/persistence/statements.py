@@ -93,7 +93,13 @@ def _on_driver(conn, sql: str, params, many: bool = False):
         else:
             cursor.execute(sql, params)
     except dialect.loaded_dbapi.Error as exc:
-        raise DBAPIError.instance(sql, params, exc, dialect.loaded_dbapi.Error, dialect=dialect) from exc
+        lost = dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor)
+        cursor.close()
+        if lost:  # as SQLAlchemy does: the pool must not hand this connection out again
+            conn.invalidate(exc)
+        raise DBAPIError.instance(
+            sql, params, exc, dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=dialect
+        ) from exc
     return cursor
 
 
@@ -104,8 +110,12 @@ class _Compiled:
 
     def __init__(self, stmt, dialect):
         compiled = stmt.compile(dialect=dialect, for_executemany=True)
-        if any(b.expanding for b in compiled.binds.values()):  # an IN list is expanded per execution
-            raise ValueError("run statements with an IN list through UnitOfWork.execute")
+        # what SQLAlchemy works out anew at each execution, this path cannot: an IN list's expansion,
+        # a parameter's callable, a column's Python-side default
+        if any(b.expanding or b.callable is not None for b in compiled.binds.values()):
+            raise ValueError("run statements with an IN list or a callable parameter through execute")
+        if getattr(compiled, "insert_prefetch", None) or getattr(compiled, "update_prefetch", None):
+            raise ValueError("name every column with a Python-side default, or run it through execute")
         self.sql = compiled.string
         processors = {
             name: bind.type.dialect_impl(dialect).bind_processor(dialect)
@@ -156,7 +166,7 @@ _COMPILED: dict = {}  # keyed by the statement itself (compared by identity), wh
 
 
 def _compiled(stmt, dialect) -> _Compiled:
-    key = (stmt, dialect.name)
+    key = (stmt, dialect.name, dialect.driver)
     found = _COMPILED.get(key)
     if found is None:  # two threads may both compile it; both then use the one kept
         found = _COMPILED.setdefault(key, _Compiled(stmt, dialect))

@@ -3,8 +3,10 @@
 How it stays race-free on both engines:
 - every transaction that may charge first locks the account's balance rows of the credit types it
   touches (`SELECT … FOR UPDATE` in a fixed order on PostgreSQL; SQLite's `BEGIN IMMEDIATE` already
-  makes the transaction the only writer), so what it then reads of the account's unlocks is final;
-- the primary key of `unlocks` (account, person, kind) refuses a second unlock outright;
+  makes the transaction the only writer): one account's charges run one after the other, and no two
+  charging transactions wait on each other crosswise (balance rows before unlocks, always);
+- the primary key of `unlocks` (account, person, kind) decides who pays: a plain charge inserts the
+  unlocks with `ON CONFLICT DO NOTHING` and charges only the rows that insert created;
 - the debit is one conditional `UPDATE … WHERE amount >= :x`, and a CHECK keeps the balance >= 0.
 The caller's own writes (list entry, delivery, enrollment) share the transaction, so a refusal
 (InsufficientCredits) rolls all of them back together (R5).
@@ -113,10 +115,9 @@ def charge_unlocks(
     and report the rest as skipped, instead of refusing them all. `known`: what the caller read the
     account held among these, in this transaction or just before it (an unlock is never taken back).
 
-    A plain charge inserts the unlocks first and charges only for the rows the insert created: the
-    primary key, not an earlier read, decides who pays, so a concurrent unlock of the same person
-    (PostgreSQL waits for it, SQLite queues behind it) is met by the insert and never charged twice,
-    and no lock or read is needed before it.
+    A plain charge inserts the unlocks and charges only for the rows the insert created: the primary
+    key, not an earlier read, decides who pays, so an unlock made since the caller looked is met by
+    the insert and never charged twice, and what the account holds is not read again.
     """
     outcome = Outcome()
     if not wanted:
@@ -126,6 +127,9 @@ def charge_unlocks(
     fresh = _not_held(wanted, known or {}, actor, outcome)
     if not fresh:
         return outcome
+    if uow.dialect != "sqlite":  # balance rows before unlocks, as every charging transaction
+        types = sorted({w.kind.credit_type for w in fresh.values()}, key=CREDIT_TYPES.index)
+        lock_balances(uow, actor.account_id, types)
     now = utcnow()
     created = _insert_unlocks(uow, actor, fresh.values(), now)
     raced = [key for key in fresh if key not in created]
@@ -183,8 +187,9 @@ def _not_held(wanted: list[Unlocking], existing: dict, actor: Actor, outcome: Ou
 
 
 def _insert_unlocks(uow: UnitOfWork, actor: Actor, items, now) -> set[tuple[str, UnlockKind]]:
-    """Insert the unlocks that are absent; the keys this statement created."""
-    rows = [_unlock_row(actor, w, now) for w in items]
+    """Insert the unlocks that are absent; the keys this statement created. In key order, as every
+    bulk insert: two statements inserting the same keys cannot wait on each other crosswise."""
+    rows = [_unlock_row(actor, w, now) for w in sorted(items, key=lambda w: (w.person_id, w.kind))]
     stmt = _inserting_unlocks(uow.dialect)
     created = uow.fetch(stmt, rows[0]) if len(rows) == 1 else uow.execute(stmt, rows)
     return {(r.person_id, UnlockKind(r.kind)) for r in created}

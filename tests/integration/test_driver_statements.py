@@ -113,7 +113,13 @@ def test_a_driver_error_reaches_callers_as_sqlalchemys(store):
     assert store.run(lambda uow: uow.execute(select(Person.__table__.c.id)).scalars().all()) == [pid]
 
 
-def test_fetch_refuses_an_in_list_it_could_not_expand(store):
-    among = select(Person.__table__.c.id).where(Person.__table__.c.id.in_(bindparam("ps", expanding=True)))
-    with pytest.raises(ValueError, match="IN list"):
-        store.run(lambda uow: uow.fetch(among, {"ps": ["x"]}))
+def test_fetch_refuses_what_sqlalchemy_works_out_per_execution(store):
+    """An IN list's expansion, a callable parameter, a Python-side column default: compiled once they
+    would be frozen (a default computed never, a 'now' of the first call), so they are refused."""
+    people = Person.__table__
+    among = select(people.c.id).where(people.c.id.in_(bindparam("ps", expanding=True)))
+    before_now = select(people.c.id).where(people.c.created_at < bindparam("t", callable_=utcnow))
+    defaulted = insert(people).values(id=bindparam("i")).returning(people.c.id)  # created_at: a default
+    for stmt, params in ((among, {"ps": ["x"]}), (before_now, {}), (defaulted, {"i": "x"})):
+        with pytest.raises(ValueError, match="through execute"):
+            store.run(lambda uow, stmt=stmt, params=params: uow.fetch(stmt, params))

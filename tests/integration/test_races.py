@@ -2,6 +2,7 @@
 one charge. Invariants are checked by SQL afterwards."""
 
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -148,3 +149,46 @@ def _process_worker(db_url, actor, urls, lid, cid, index, start):
     with ThreadPoolExecutor(4) as pool:
         for f in [pool.submit(j) for j in jobs]:
             f.result()
+
+
+def test_r6_a_plain_and_a_partial_charge_of_one_person_never_wait_on_each_other(store, world, monkeypatch):
+    """A reveal (plain charge) has inserted the unlock and is about to debit when a bulk job's partial
+    charge of the same person starts. Balance rows are always locked before unlocks, so the job waits
+    for the reveal instead of deadlocking with it (PostgreSQL would kill one: 40P01); with no retries
+    allowed, both still answer, and the person is charged once."""
+    actor = world.account(email=5)
+    [url] = world.people(1)
+    pid = store.run(lambda uow: extension.people.resolve(uow, ref(url))).id
+    wanted = [charge_guard.Unlocking(pid, charge_guard.UnlockKind.EMAIL, MILLI, "v@x.example")]
+    job_started, debit = threading.Event(), charge_guard._debit
+
+    def debit_once_the_job_runs(*args, **kwargs):
+        if threading.current_thread().name == "reveal":
+            job_started.wait(5)
+            time.sleep(0.3)  # the job reaches its first statement meanwhile
+        return debit(*args, **kwargs)
+
+    monkeypatch.setattr(charge_guard, "_debit", debit_once_the_job_runs)
+    answers = {}
+
+    def reveal():
+        answers["reveal"] = store.run(
+            lambda uow: charge_guard.charge_unlocks(uow, actor, "reveal", wanted, known={}), attempts=1
+        )
+
+    def job():
+        job_started.set()
+        answers["job"] = store.run(
+            lambda uow: charge_guard.charge_unlocks(uow, actor, "job", wanted, partial=True), attempts=1
+        )
+
+    threads = [threading.Thread(target=reveal, name="reveal"), threading.Thread(target=job, name="job")]
+    threads[0].start()
+    time.sleep(0.2)  # the reveal holds its unlock first
+    threads[1].start()
+    for t in threads:
+        t.join(30)
+    codes = sorted(a.reasons[(pid, charge_guard.UnlockKind.EMAIL)].code for a in answers.values())
+    assert codes == ["already_unlocked", "charged"]
+    assert store.run(lambda uow: charge_guard.balances(uow, actor.account_id))[CreditType.EMAIL] == 4 * MILLI
+    assert_ledger_invariants(store)
