@@ -63,7 +63,9 @@ def execute_many(uow, stmt, rows: list[dict]) -> None:
 
     params = [statement.params(row, driver) for row in rows]
     uow.flush()
-    _on_driver(uow.conn, statement.sql, params if len(params) > 1 else params[0], many=len(params) > 1)
+    _on_driver(
+        uow.conn, statement.sql, params if len(params) > 1 else params[0], many=len(params) > 1
+    ).close()
 
 
 def fetch(conn, stmt, params: dict) -> list:
@@ -144,17 +146,19 @@ class _Compiled:
 
     def rows(self, cursor, dialect) -> list:
         if self.row_type is None:
+            cursor.close()
             return []
         if self.results is None:
             codes = [d[1] for d in cursor.description]
             types = [t for _, t in self.columns]
             processors = [t._cached_result_processor(dialect, c) for t, c in zip(types, codes, strict=True)]
             self.results = [(i, p) for i, p in enumerate(processors) if p is not None]
-        make, results = self.row_type._make, self.results
+        make, results, fetched = self.row_type._make, self.results, cursor.fetchall()
+        cursor.close()
         if not results:
-            return [make(r) for r in cursor.fetchall()]
+            return [make(r) for r in fetched]
         out = []
-        for r in cursor.fetchall():
+        for r in fetched:
             r = list(r)
             for i, p in results:
                 r[i] = p(r[i])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import NamedTuple
 
 from sqlalchemy import bindparam, select
@@ -81,18 +80,8 @@ def _held_answer(uow: UnitOfWork, actor: Actor, ref: PersonRef, kinds: tuple[Unl
     return None, Seen(person, held, {url: uow.contacts.lookup(url)} if url else None)
 
 
-class _HeldRow(NamedTuple):
-    """An unlock as `charge_guard.held` answers it, from `_look`'s join."""
-
-    person_id: str
-    kind: str
-    value: str | None
-    user_id: str | None
-    created_at: datetime
-
-
 _PERSON_WITH_UNLOCKS = (  # every reveal runs it: a person and what the account holds of them, at once
-    select(*people.PERSON, UNLOCKS.c.kind, UNLOCKS.c.value, UNLOCKS.c.user_id, UNLOCKS.c.created_at)
+    select(*people.PERSON, *(UNLOCKS.c[c] for c in ("person_id", "kind", "value", "user_id", "created_at")))
     .select_from(
         people.PEOPLE.outerjoin(
             UNLOCKS, (UNLOCKS.c.person_id == people.PEOPLE.c.id) & (UNLOCKS.c.account_id == bindparam("a"))
@@ -112,11 +101,8 @@ def _look(uow: UnitOfWork, actor: Actor, ref: PersonRef, kinds: tuple[UnlockKind
         return None, {}
     p, wanted = rows[0], {str(k) for k in kinds}
     person = people.PersonRow(p.id, p.linkedin_url, p.email_key, p.full_name)
-    return person, {
-        (p.id, UnlockKind(r.kind)): _HeldRow(p.id, r.kind, r.value, r.user_id, r.created_at)
-        for r in rows
-        if r.kind in wanted
-    }
+    # each row also reads as an unlock, as `charge_guard.held` answers it (person_id, kind, value, …)
+    return person, {(p.id, UnlockKind(r.kind)): r for r in rows if r.kind in wanted}
 
 
 def _kinds(fields: list[str]) -> tuple[UnlockKind, ...]:
