@@ -58,7 +58,8 @@ def migrate(url: str) -> None:
 
 
 @contextmanager
-def served(url: str, port: int = 8911, workers: int = 2, threads: int = 8):
+def served(url: str, port: int = 8911, workers: int = 2, threads: int = 8, target: str = "wsgi:app"):
+    """`target` (default: our app) under gunicorn, reachable once its /healthz answers."""
     proc = subprocess.Popen(
         [
             PY,
@@ -70,7 +71,7 @@ def served(url: str, port: int = 8911, workers: int = 2, threads: int = 8):
             str(threads),
             "-b",
             f"127.0.0.1:{port}",
-            "wsgi:app",
+            target,
         ],
         cwd=ROOT,
         env=env(url),

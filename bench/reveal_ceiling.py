@@ -1,0 +1,217 @@
+"""The best c/a this machine allows: the same two requests as bench/charge_throughput.py's (a) and (c),
+written with nothing but Flask routes and raw SQL on the driver, against our own migrated schema, under
+the same gunicorn (2 workers x 8 threads unless told) and the same wrk load, in the same run as ours.
+
+  (a) GET /v1/me: the bearer token hashed and looked up, a JSON answer;
+  (c) POST /v1/extension/reveal of a new lead: the token, the JSON body, the person and what the account
+      holds of them, the directory lookup, then one write transaction (person, unlock insert-if-absent,
+      conditional debit, ledger row, balances) and the JSON answer with `credits`.
+
+No validation schemas, no ORM, no unit of work, no retries, no CORS, no idempotency: what is left is
+the storage, the HTTP server and the request's own round trips. Where this ceiling's c/a lies tells how
+much of the gap to a target is our layers and how much the machine. SQLite writers queue on the app's
+own writer lock (a thread lock and a file lock), as the app does.
+
+    .venv/bin/python bench/reveal_ceiling.py [--seconds 6] [--rounds 3] [--engines sqlite,postgresql]
+        [--workers 2 --threads 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import sys
+import threading
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from flask import Flask, request
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+URL_ENV = "CEILING_DATABASE_URL"
+MILLI = 1000
+SQL = {  # {p}: the driver's parameter mark
+    "TOKEN": "SELECT id, account_id FROM users WHERE token_hash = {p}",
+    "PERSON": (
+        "SELECT people.id, people.full_name, unlocks.kind, unlocks.value FROM people LEFT JOIN unlocks"
+        " ON unlocks.person_id = people.id AND unlocks.account_id = {p} WHERE people.linkedin_url = {p}"
+    ),
+    "LOOKUP": "SELECT full_name, email FROM directory_entries WHERE linkedin_url = {p}",
+    "NEW_PERSON": (
+        "INSERT INTO people (id, linkedin_url, full_name, created_at) VALUES ({p}, {p}, {p}, {p})"
+        " ON CONFLICT DO NOTHING"
+    ),
+    "UNLOCK": (
+        "INSERT INTO unlocks (account_id, person_id, kind, credit_type, value, user_id, created_at)"
+        " VALUES ({p}, {p}, 'email', 'email', {p}, {p}, {p}) ON CONFLICT DO NOTHING RETURNING kind"
+    ),
+    "LOCK": "SELECT amount FROM balances WHERE account_id = {p} AND credit_type = 'email' FOR UPDATE",
+    "DEBIT": (
+        "UPDATE balances SET amount = amount - {p} WHERE account_id = {p} AND credit_type = 'email'"
+        " AND amount >= {p} RETURNING amount"
+    ),
+    "LEDGER": (
+        "INSERT INTO ledger_entries (account_id, credit_type, amount, balance_after, action, person_id,"
+        " user_id, created_at) VALUES ({p}, 'email', {p}, {p}, 'reveal', {p}, {p}, {p})"
+    ),
+    "BALANCES": "SELECT credit_type, amount FROM balances WHERE account_id = {p}",
+    "CHARGES": "SELECT count(*) FROM ledger_entries WHERE action = 'reveal' AND amount < {p}",
+}
+
+
+class Storage:
+    """One driver connection per thread; SQLite writers queue on the app's writer lock."""
+
+    def __init__(self, url: str):
+        self.url, self.local = url, threading.local()
+        self.sqlite = url.startswith("sqlite")
+        mark = "?" if self.sqlite else "%s"
+        self.sql = {name: sql.format(p=mark) for name, sql in SQL.items()}
+        if self.sqlite:
+            from backend.persistence.unit_of_work import WriterQueue
+
+            self.path = url.split("///", 1)[1]
+            self.writer = WriterQueue(self.path)
+
+    def conn(self):
+        conn = getattr(self.local, "conn", None)
+        if conn is None:
+            if self.sqlite:
+                import sqlite3
+
+                conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=60000"):
+                    conn.execute(f"PRAGMA {pragma}")
+            else:
+                import psycopg
+
+                conn = psycopg.connect(self.url.replace("+psycopg", ""), autocommit=True)
+            self.local.conn = conn
+        return conn
+
+    def one(self, name: str, *params):
+        return self.conn().execute(self.sql[name], params).fetchone()
+
+    def run(self, name: str, *params) -> None:
+        self.conn().execute(self.sql[name], params)
+
+    def all(self, name: str, *params):
+        return self.conn().execute(self.sql[name], params).fetchall()
+
+    def write(self, fn):
+        conn = self.conn()
+        if self.sqlite:
+            self.writer.acquire()
+        try:
+            conn.execute("BEGIN IMMEDIATE" if self.sqlite else "BEGIN")
+            try:
+                result = fn(self)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+        finally:
+            if self.sqlite:
+                self.writer.release()
+
+
+def create_app(url: str) -> Flask:
+    app, db = Flask(__name__), Storage(url)
+
+    def actor():
+        token = request.headers.get("Authorization", "").partition(" ")[2]
+        return db.one("TOKEN", hashlib.sha256(token.encode()).hexdigest())
+
+    @app.get("/healthz")
+    def healthz():
+        return {"status": "ok"}
+
+    @app.get("/v1/me")
+    def me():
+        user_id, account_id = actor()
+        return {"user_id": user_id, "account_id": account_id}
+
+    @app.post("/v1/extension/reveal")
+    def reveal():
+        user_id, account_id = actor()
+        url = request.get_json()["linkedin_url"].strip().lower().rstrip("/")
+        rows = db.all("PERSON", account_id, url)
+        held = {r[2]: r[3] for r in rows if r[2]}
+        if "email" in held:
+            return {"person": {"id": rows[0][0], "email": held["email"]}, "credits": {}}
+        found = db.one("LOOKUP", url)
+        person_id = rows[0][0] if rows else str(uuid.uuid4())
+        now = datetime.now(UTC)
+        stamp = str(now) if db.sqlite else now
+
+        def charge(db: Storage):
+            if not rows:
+                db.run("NEW_PERSON", person_id, url, found and found[0], stamp)
+            if not db.sqlite:
+                db.one("LOCK", account_id)
+            if found and db.one("UNLOCK", account_id, person_id, found[1], user_id, stamp):
+                after = db.one("DEBIT", MILLI, account_id, MILLI)[0]  # the bench's accounts never run dry
+                db.run("LEDGER", account_id, -MILLI, after, person_id, user_id, stamp)
+            return dict(db.all("BALANCES", account_id))
+
+        balance = db.write(charge)
+        charged = MILLI if found else 0
+        return {
+            "person": {"id": person_id, "linkedin_url": url, "email": found and found[1]},
+            "credits": {
+                "charged": {"email": charged / MILLI, "phone": 0, "tracking": 0},
+                "balance": {t: a / MILLI for t, a in balance.items()},
+                "reasons": {"email": {"code": "charged" if found else "not_found"}},
+            },
+        }
+
+    return app
+
+
+if os.environ.get(URL_ENV):  # imported by gunicorn
+    app = create_app(os.environ[URL_ENV])
+
+
+def main() -> None:
+    from charge_throughput import alternating, seed
+    from common import database, served
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=6)
+    ap.add_argument("--engines", default="sqlite,postgresql")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    config = {"workers": args.workers, "threads": args.threads}
+    print(
+        f"gunicorn {args.workers} workers x {args.threads} threads, wrk -t2 -c16,"
+        f" median of {args.rounds} alternating {args.seconds} s runs"
+    )
+    print(f"{'engine':<11} {'':<8} {'a /v1/me':>9} {'c charge':>9}   c/a")
+    for engine in args.engines.split(","):
+        with database(engine) as url:
+            rows = []
+            with served(url, **config) as base:  # our app; it also seeds the directory and the accounts
+                tokens = seed(base)
+                rows.append(("ours", alternating(base, tokens[0], tokens[1:8], args.seconds, args.rounds)))
+            os.environ[URL_ENV] = url  # for the ceiling's gunicorn
+            with served(url, port=8912, target="bench.reveal_ceiling:app", **config) as base:
+                rows.append(("ceiling", alternating(base, tokens[0], tokens[8:], args.seconds, args.rounds)))
+            charges = Storage(url).one("CHARGES", 0)[0]
+        for name, m in rows:
+            print(f"{engine:<11} {name:<8} {m['a']:>7.0f}/s {m['c']:>7.0f}/s  {m['c'] / m['a']:>4.2f}")
+        (_, ours), (_, ceiling) = rows
+        print(
+            f"{engine:<11} ours/ceiling: a {ours['a'] / ceiling['a']:.2f}, c {ours['c'] / ceiling['c']:.2f}"
+            f"  ({charges} charges in the ledger)"
+        )
+
+
+if __name__ == "__main__":
+    main()
