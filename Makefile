@@ -2,6 +2,9 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi
+# gunicorn's shape for `make run` (e.g. `make run WORKERS=4 THREADS=1`: more charges/s, README "Measured")
+WORKERS ?= 2
+THREADS ?= 8
 
 .PHONY: setup run test lint clean
 
@@ -17,9 +20,9 @@ setup: $(BIN)/.installed
 run: setup
 	$(BIN)/flask db upgrade
 	$(BIN)/flask seed-demo
-	@trap 'kill 0' INT TERM EXIT; \
+	@trap 'trap - INT TERM EXIT; kill 0' INT TERM EXIT; \
 	$(BIN)/flask worker & \
-	$(BIN)/gunicorn -w 2 --threads 8 -b 127.0.0.1:$${PORT:-8000} wsgi:app
+	$(BIN)/gunicorn -w $(WORKERS) --threads $(THREADS) -b 127.0.0.1:$${PORT:-8000} wsgi:app
 
 test: setup
 	$(BIN)/python -m pytest
