@@ -110,18 +110,23 @@ def people(n: int) -> list[dict]:
     return out
 
 
-def seed(store, n: int) -> tuple[str, str]:
-    """Answers (demo API token, a profile URL that has an email)."""
+def seed(store, n: int, token_file=TOKEN_FILE) -> tuple[str, str]:
+    """Answers (demo API token, a profile URL that has an email).
+
+    The kept token is reused only when it opens an account in this database: after a reset, or with
+    another DATABASE_URL, the token file names nothing here, and printing it would hand the user a
+    curl that answers 401."""
     rows = people(n)
     store.run(lambda uow: directory.import_people(uow, rows))
     sample = next(r["linkedin_url"] for r in rows if r.get("email") and r.get("phone"))
-    if TOKEN_FILE.exists():
-        return TOKEN_FILE.read_text().strip(), sample
+    kept = token_file.read_text().strip() if token_file.exists() else None
+    if kept and store.run(lambda uow: accounts.actor_for_token(uow, kept), write=False):
+        return kept, sample
     grants = {CreditType.EMAIL: 100 * MILLI, CreditType.PHONE: 20 * MILLI, CreditType.TRACKING: 10 * MILLI}
     account = store.run(
         lambda uow: accounts.create_account(uow, "Demo team", "demo@leadledger.example", grants)
     )
     token = account["users"][0]["api_token"]
-    TOKEN_FILE.parent.mkdir(parents=True, exist_ok=True)
-    TOKEN_FILE.write_text(token + "\n")
+    token_file.parent.mkdir(parents=True, exist_ok=True)
+    token_file.write_text(token + "\n")
     return token, sample
