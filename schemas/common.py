@@ -38,6 +38,15 @@ class CreditAmount(fields.Field):
         return None if value is None else render(value)
 
 
+class Cursor(fields.Integer):
+    """A page cursor: the `next_cursor` of the page before, a row id (at most a 64-bit integer, so a
+    larger number is a 422, not a database error)."""
+
+    def __init__(self, **kw):
+        description = "`next_cursor` of the previous page"
+        super().__init__(validate=validate.Range(min=1, max=2**63 - 1), metadata={"description": description})
+
+
 class CreditType(fields.String):
     def __init__(self, **kw):
         super().__init__(validate=validate.OneOf(CREDIT_TYPE_NAMES), **kw)

@@ -6,7 +6,7 @@ from marshmallow import Schema, fields, validate
 
 from backend.domain.rules import ESTIMABLE_ACTIONS
 from schemas.admin import LedgerEntrySchema
-from schemas.common import CreditType, PersonRef
+from schemas.common import CreditType, Cursor, PersonRef
 
 
 class TrackingSummary(Schema):
@@ -23,7 +23,7 @@ class CreditsSummary(Schema):
 class LedgerQuery(Schema):
     credit_type = CreditType()
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-    cursor = fields.Integer(validate=validate.Range(min=1))
+    cursor = Cursor()
 
 
 class LedgerPage(Schema):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from schemas.common import CreditsSchema, PersonRef
+from schemas.common import CreditsSchema, Cursor, PersonRef
 
 
 class TrackingPeopleRequest(Schema):
@@ -59,7 +59,7 @@ class NotificationSchema(Schema):
 
 class NotificationsQuery(Schema):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-    cursor = fields.Integer(validate=validate.Range(min=1))
+    cursor = Cursor()
 
 
 class NotificationsResponse(Schema):

@@ -23,8 +23,11 @@ def canonical_linkedin_url(raw: str) -> str:
     text = raw.strip()
     if "://" not in text:
         text = "https://" + text.lstrip("/")
-    parts = urlsplit(text)
-    host = (parts.hostname or "").lower()
+    try:
+        parts = urlsplit(text)
+        host = (parts.hostname or "").lower()
+    except ValueError:  # e.g. an unbalanced "[" reads as a broken IPv6 host
+        raise InvalidProfileUrl(f"{raw!r} is not a URL") from None
     if parts.scheme.lower() not in ("http", "https") or not _HOST.match(host):
         raise InvalidProfileUrl(f"{raw!r} is not a linkedin.com URL")
     segments = [s for s in parts.path.split("/") if s]

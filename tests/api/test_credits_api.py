@@ -15,6 +15,14 @@ def test_ledger_pages_and_names_person_and_user_on_charges(api):
     assert rest["entries"][-1]["balance_after"] == 100
 
 
+def test_a_cursor_beyond_any_row_id_is_a_422_not_a_500(api):
+    user = api.account()
+    for path in ("/v1/credits/ledger", "/v1/notifications"):
+        r = user.get(f"{path}?cursor=719456146850101069646592475136")
+        assert r.status_code == 422 and r.json["code"] == "validation_error"
+        assert "cursor" in r.json["errors"]
+
+
 def test_r23_estimate_leaves_out_what_is_held_and_charges_nothing(api):
     urls = api.directory(3)
     user = api.account()

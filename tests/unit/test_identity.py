@@ -45,6 +45,8 @@ def test_r1_percent_encoded_slug_is_decoded():
         "https://linkedin.com.evil.example/in/jane-doe",
         "ftp://www.linkedin.com/in/jane-doe",
         "javascript:alert(1)",
+        "https://[linkedin.com/in/jane-doe",  # urlsplit's "Invalid IPv6 URL" (found by schemathesis)
+        "]linkedin.com/in/x[",
         "",
         "   ",
     ],
