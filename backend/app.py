@@ -65,6 +65,15 @@ def _vary_on_origin(response):
 class LeadledgerApi(Api):
     ERROR_SCHEMA = ProblemSchema
 
+    def _register_responses(self):
+        """The error responses every route may answer are documented as what they are served as:
+        `application/problem+json` (RFC 9457), not flask-smorest's default `application/json`."""
+        self.DEFAULT_RESPONSE_CONTENT_TYPE = "application/problem+json"
+        try:
+            super()._register_responses()
+        finally:
+            del self.DEFAULT_RESPONSE_CONTENT_TYPE  # success responses stay application/json
+
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from backend.domain.credits import CREDIT_TYPES, render, to_milli
+from backend.domain.credits import CREDIT_TYPES, MILLI, render, to_milli
 from backend.domain.errors import InvalidProfileUrl
 from backend.domain.identity import canonical_linkedin_url
 
 CREDIT_TYPE_NAMES = [str(t) for t in CREDIT_TYPES]
+# One amount's bound: far above any real grant, far below what a 64-bit balance of milli-credits holds.
+MAX_CREDITS = 1_000_000_000
 
 
 class LinkedInUrl(fields.String):
@@ -23,7 +25,8 @@ class LinkedInUrl(fields.String):
 
 
 class CreditAmount(fields.Field):
-    """A credit amount: a JSON number, a multiple of 0.5, >= 0; held as integer milli-credits."""
+    """A credit amount: a JSON number, a multiple of 0.5, from 0 to MAX_CREDITS; held as integer
+    milli-credits."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         try:
@@ -32,6 +35,8 @@ class CreditAmount(fields.Field):
             raise ValidationError(str(exc)) from exc
         if milli < 0:
             raise ValidationError("a credit amount must be >= 0")
+        if milli > MAX_CREDITS * MILLI:
+            raise ValidationError(f"a credit amount must be at most {MAX_CREDITS:,}")
         return milli
 
     def _serialize(self, value, attr, obj, **kwargs):

@@ -57,6 +57,16 @@ def test_unknown_credit_type_in_a_grant_is_422(api):
     assert r.status_code == 422 and "amount" in r.json["errors"]
 
 
+def test_an_amount_beyond_any_balance_is_a_422_and_grants_nothing(api):
+    """2.3e16 credits overflowed the driver's 64-bit integer: a 500 (found by schemathesis)."""
+    user = api.account()
+    grants = f"/v1/admin/accounts/{user.account_id}/grants"
+    r = api.admin.post(grants, {"credit_type": "phone", "amount": 2.311283650527028e16})
+    assert r.status_code == 422 and "amount" in r.json["errors"]
+    assert api.admin.post(grants, {"credit_type": "phone", "amount": 1_000_000_000}).status_code == 201
+    assert user.balance()["phone"] == 10 + 1_000_000_000
+
+
 def test_unknown_list_and_sequence_are_404(api):
     user = api.account()
     assert (
@@ -133,6 +143,10 @@ def test_openapi_documents_the_routes_and_docs_render(api):
     assert spec["openapi"].startswith("3.")
     for path in ("/v1/extension/reveal", "/v1/extension/list-and-crm", "/v1/credits/ledger", "/v1/estimates"):
         assert path in spec["paths"]
+    errors = {name: r["content"] for name, r in spec["components"]["responses"].items() if "content" in r}
+    assert errors and all(list(content) == ["application/problem+json"] for content in errors.values())
+    ok = spec["paths"]["/v1/extension/reveal"]["post"]["responses"]["200"]["content"]
+    assert list(ok) == ["application/json"]
     assert api.raw.get("/docs").status_code == 200
     assert api.raw.get("/healthz").status_code == 200
 
