@@ -114,4 +114,17 @@ class ProblemSchema(Schema):
     credit_type = fields.String(metadata={"description": "insufficient_credits"})
     required = fields.Raw(metadata={"description": "insufficient_credits"})
     available = fields.Raw(metadata={"description": "insufficient_credits"})
-    limit = fields.Integer(metadata={"description": "payload_too_large: the limit in bytes"})
+    limit = fields.Integer(allow_none=True, metadata={"description": "payload_too_large: the limit in bytes"})
+    max_rows = fields.Integer(
+        metadata={"description": "payload_too_large (uploads): the most rows a file may have"}
+    )
+    reason = fields.String(
+        metadata={"description": "validation_error (uploads): why the file was refused, e.g. `not_text`"}
+    )
+    bad_rows = fields.List(
+        fields.Dict(),
+        metadata={"description": "validation_error (tracking uploads): the refused rows, by line"},
+    )
+    job_id = fields.String(
+        allow_none=True, metadata={"description": "conflict (uploads): the job the upload started, if any"}
+    )

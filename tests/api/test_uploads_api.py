@@ -8,6 +8,7 @@ import pytest
 
 from backend.domain.lead_files import Limits
 from backend.services import uploads
+from schemas.common import ProblemSchema
 from tests.api.test_jobs_api import wait
 
 
@@ -20,6 +21,11 @@ def upload(client, text: str | bytes, encoding="utf-8", **form):
         data={**fields, "file": (io.BytesIO(data), "leads.csv")},
         content_type="multipart/form-data",
     )
+
+
+def documented(problem: dict) -> None:
+    """The error body has only the members the served OpenAPI documents (ProblemSchema)."""
+    assert ProblemSchema().validate(problem) == {}, problem
 
 
 def leads_csv(rows):
@@ -107,6 +113,7 @@ def test_r18_cancel_costs_nothing_and_confirm_after_cancel_or_twice_is_409(job_a
     assert user.post(f"/v1/uploads/{made['id']}/cancel").status_code == 200
     r = user.post(f"/v1/uploads/{made['id']}/confirm")
     assert r.status_code == 409 and r.json["code"] == "conflict" and "cancelled" in r.json["detail"]
+    documented(r.json)
     other = upload(user, leads_csv([[people[1], "", "B"]]), enrich=True).json
     first = user.post(f"/v1/uploads/{other['id']}/confirm")
     assert first.status_code == 202
@@ -146,6 +153,7 @@ def test_unusable_files_and_options_are_422_and_create_nothing(api, data, form, 
     user = api.account()
     r = upload(user, data, **form)
     assert r.status_code == 422 and field in r.json["errors"], r.json
+    documented(r.json)
     assert user.balance()["email"] == 100
 
 
@@ -163,6 +171,7 @@ def test_files_over_the_limits_are_413_naming_them(api, monkeypatch):
     monkeypatch.setattr(uploads, "LIMITS", Limits(max_bytes=2000, max_rows=3, max_line_bytes=500))
     r = upload(user, leads_csv([[f"https://www.linkedin.com/in/x{i}", "", "N"] for i in range(5)]))
     assert r.status_code == 413 and r.json["max_rows"] == 3
+    documented(r.json)
     r = upload(user, "email\n" + "a" * 600 + "@x.example\n")
     assert r.status_code == 422 and "line" in r.json["detail"].lower()
 
@@ -180,6 +189,14 @@ def test_r20_tracking_upload_tracks_everyone_in_the_file(api):
     assert r.status_code == 200, r.json
     assert r.json["tracked"] == 3 and r.json["bad_rows"]["count"] == 1
     assert user.balance()["tracking"] == 2
+    r = user.c.post(
+        "/v1/tracking/uploads",
+        headers=user.headers,
+        data={"file": (io.BytesIO(b"linkedin_url\nnot-a-url\n"), "t.csv")},
+        content_type="multipart/form-data",
+    )
+    assert r.status_code == 422 and r.json["bad_rows"][0]["line"] == 2
+    documented(r.json)
 
 
 def test_r6_a_retried_upload_with_its_idempotency_key_replays_the_first_answer(api):
