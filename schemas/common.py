@@ -48,8 +48,8 @@ class Cursor(fields.Integer):
     larger number is a 422, not a database error)."""
 
     def __init__(self, **kw):
-        description = "`next_cursor` of the previous page"
-        super().__init__(validate=validate.Range(min=1, max=2**63 - 1), metadata={"description": description})
+        metadata = {"description": "`next_cursor` of the previous page"}
+        super().__init__(validate=validate.Range(min=1, max=2**63 - 1), metadata=metadata, **kw)
 
 
 class CreditType(fields.String):
