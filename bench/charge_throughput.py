@@ -3,7 +3,7 @@
 Drives, with the same load (wrk -t2 -c16), (a), (b) and (c) in alternating rounds (medians printed):
   (a) GET /v1/me — authenticated, touches nothing else;
   (b) a reveal of a lead the account already holds;
-  (c) reveals that charge, spread over 16 accounts (a new lead each request);
+  (c) reveals that charge, spread over 15 accounts (a new lead each request; the 16th runs a, b and d);
   (d) reveals that charge, all on ONE account.
 and, in the same run, (r) the raw SQL of one charge without our code (unlock insert-if-absent,
 conditional debit, ledger row, commit) on one hot account: one connection on SQLite (it has one
