@@ -11,7 +11,7 @@ from backend.domain.identity import canonical_linkedin_url
 from backend.domain.rules import TRACKING_HOLD, UNLOCK_COST, unlocks_for
 from backend.persistence.tables import LedgerEntry, ListLead, Person, TrackedPerson
 from backend.persistence.unit_of_work import UnitOfWork
-from backend.services import charge_guard, lists
+from backend.services import charge_guard, lists, people
 from backend.services.charge_guard import Actor
 
 LEDGER = LedgerEntry.__table__
@@ -66,8 +66,7 @@ def entry_json(r) -> dict:
 
 def estimate(uow: UnitOfWork, actor: Actor, action: str, refs: list[dict], options: dict) -> dict:
     """The most the action can cost, leaving out what the account already holds; charges nothing."""
-    person_ids = _known_people(uow, refs)
-    unknown = len(refs_keys(refs)) - len(person_ids)
+    person_ids, unknown = _people_named(uow, refs)
     if action == "list_export" and options.get("list_id"):
         lists.get(uow, actor, options["list_id"])
         person_ids = set(
@@ -116,17 +115,14 @@ def refs_keys(refs: list[dict]) -> set[str]:
     }
 
 
-def _known_people(uow: UnitOfWork, refs: list[dict]) -> set[str]:
+def _people_named(uow: UnitOfWork, refs: list[dict]) -> tuple[set[str], int]:
+    """(the known people named, however each was named; how many URLs name nobody known yet, each a
+    person the action would create)."""
     keys = refs_keys(refs)
     urls = [k for k in keys if not k.startswith("id:")]
     ids = [k[3:] for k in keys if k.startswith("id:")]
-    found: set[str] = set()
-    for i in range(0, max(len(urls), len(ids)), 500):
-        found.update(
-            uow.execute(
-                select(Person.id).where(
-                    Person.linkedin_url.in_(urls[i : i + 500]) | Person.id.in_(ids[i : i + 500])
-                )
-            ).scalars()
-        )
-    return found
+    by_url = people.find_many(uow, urls)
+    found = {p.id for p in by_url.values()}
+    for i in range(0, len(ids), 500):
+        found.update(uow.execute(select(Person.id).where(Person.id.in_(ids[i : i + 500]))).scalars())
+    return found, len(urls) - len(by_url)

@@ -63,3 +63,20 @@ def test_r6_an_operator_grant_retried_with_its_idempotency_key_grants_once(api):
     assert (first.status_code, again.status_code) == (201, 201) and again.json == first.json
     assert again.headers["Idempotent-Replayed"] == "true"
     assert user.balance()["email"] == 10
+
+
+def test_r23_estimate_counts_a_person_named_by_url_and_by_id_once(api):
+    urls = api.directory(2)
+    user = api.account()
+    held = user.post("/v1/extension/reveal", {"linkedin_url": urls[0]}).json["person"]["id"]
+    saved = user.post("/v1/saved-searches", {"name": "s", "query": {}}).json["id"]
+    added = user.post(f"/v1/saved-searches/{saved}/people", {"people": [{"linkedin_url": urls[1]}]})
+    fresh = added.json["results"][0]["person_id"]
+    people = [{"linkedin_url": urls[0]}, {"person_id": held}, {"linkedin_url": urls[1]}, {"person_id": fresh}]
+    r = user.post("/v1/estimates", {"action": "add_to_list", "people": people})
+    assert r.json == {"max": {"email": 1, "phone": 0, "tracking": 0}, "already_unlocked": 1}
+    list_id = user.post("/v1/lists", {"name": "L"}).json["id"]
+    charged = [
+        user.post(f"/v1/extension/lists/{list_id}/leads", p).json["credits"]["charged"] for p in people
+    ]
+    assert sum(c["email"] for c in charged) == 1
