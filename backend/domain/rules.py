@@ -41,7 +41,7 @@ ESTIMABLE_ACTIONS = (
 def unlocks_for(action: str, options: dict) -> tuple[UnlockKind, ...]:
     """The unlocks an action asks for, given its options (R10, R14, R15/R16)."""
     if action == "reveal":
-        return tuple(UnlockKind(f) for f in options.get("fields") or ("email",))
+        return tuple(UnlockKind(f) for f in dict.fromkeys(options.get("fields") or ("email",)))
     if action == "post_export":
         return (UnlockKind.EMAIL,) if options.get("destination", "list") == "list" else ()
     if action == "list_export":

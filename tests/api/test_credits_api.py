@@ -80,3 +80,14 @@ def test_r23_estimate_counts_a_person_named_by_url_and_by_id_once(api):
         user.post(f"/v1/extension/lists/{list_id}/leads", p).json["credits"]["charged"] for p in people
     ]
     assert sum(c["email"] for c in charged) == 1
+
+
+def test_r23_estimate_of_a_reveal_asking_a_field_twice_is_what_the_reveal_charges(api):
+    url = api.directory(1)[0]
+    user = api.account()
+    asked = {"linkedin_url": url, "fields": ["email", "email"]}
+    r = user.post(
+        "/v1/estimates", {"action": "reveal", "people": [{"linkedin_url": url}], "fields": asked["fields"]}
+    )
+    assert r.json["max"] == {"email": 1, "phone": 0, "tracking": 0}
+    assert user.post("/v1/extension/reveal", asked).json["credits"]["charged"]["email"] == 1
