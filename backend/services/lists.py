@@ -44,9 +44,12 @@ def add_lead(uow: UnitOfWork, actor: Actor, lead_list: LeadList, held: Held) -> 
     added_at = uow.execute(
         select(LEADS.c.created_at).where(LEADS.c.list_id == lead_list.id, LEADS.c.person_id == held.person.id)
     ).scalar_one()
-    return created, lead_json(
+    lead = lead_json(
         held.person, added_at, held.values.get(UnlockKind.EMAIL), held.values.get(UnlockKind.PHONE)
     )
+    if held.contact and not held.person.full_name:  # a name this action's lookup just stored
+        lead["full_name"] = held.contact.full_name
+    return created, lead
 
 
 def add_many(uow: UnitOfWork, actor: Actor, list_id: str, person_ids: list[str]) -> None:

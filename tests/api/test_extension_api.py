@@ -89,6 +89,13 @@ def test_r12_list_and_crm_in_one_call_costs_one(ext):
     assert len(ext.get("/v1/crm/deliveries").json["deliveries"]) == 1
 
 
+def test_r12_a_lead_added_the_first_time_is_answered_with_the_name_its_list_shows(ext):
+    added = ext.post(f"/v1/extension/lists/{ext.list_id}/leads", person(ext.urls[3]))
+    [listed] = ext.get(f"/v1/lists/{ext.list_id}/leads").json["leads"]
+    assert listed["full_name"] == "Person 3"
+    assert added.json["lead"] == listed
+
+
 def test_r13_enrollment_with_and_without_supplied_email(ext):
     seq = ext.post("/v1/sequences", {"name": "S"}).json["id"]
     a = ext.post(
