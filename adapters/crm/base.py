@@ -21,8 +21,11 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from adapters.crm.targets import check_url, resolve_host
+from adapters.crm.targets import check_peer, check_url, resolve_host
 
 Resolve = Callable[[str], list[str]]
 
@@ -76,9 +79,56 @@ class PermanentDeliveryError(DeliveryError):
     retryable = False
 
 
+class TargetRefused(Exception):
+    """A connection whose peer address the network rule forbids. Not an OSError, so neither urllib3 nor
+    requests retries it or turns it into a (retryable) connection error."""
+
+
+def outbound_session(allow_private_networks: bool) -> requests.Session:
+    """The session deliveries go through: every connection is checked against the network rule once it
+    is connected, before a byte is sent, so a host whose DNS answer changed after check_url cannot be
+    reached. Environment proxies and ~/.netrc are ignored: behind a proxy the peer is the proxy and the
+    proxy picks the address, and the server's netrc credentials must not go to a user-chosen host."""
+    session = requests.Session()
+    session.trust_env = False
+    adapter = _CheckedPeerAdapter(allow_private_networks)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+class _CheckedPeerAdapter(HTTPAdapter):
+    def __init__(self, allow_private_networks: bool):
+        self.allow_private_networks = allow_private_networks  # read by init_poolmanager, called below
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        allow = self.allow_private_networks
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _checked_pool(HTTPConnectionPool, HTTPConnection, allow),
+            "https": _checked_pool(HTTPSConnectionPool, HTTPSConnection, allow),
+        }
+
+
+def _checked_pool(pool: type, connection: type, allow_private_networks: bool) -> type:
+    class CheckedConnection(connection):
+        def _new_conn(self):  # the TCP socket, before TLS or the request is sent over it
+            sock = super()._new_conn()
+            try:
+                check_peer(self.host, sock.getpeername()[0], allow_private_networks=allow_private_networks)
+            except ValueError as exc:
+                sock.close()
+                raise TargetRefused(str(exc)) from None
+            return sock
+
+    return type(pool.__name__, (pool,), {"ConnectionCls": CheckedConnection})
+
+
 @dataclass(frozen=True)
 class Outbound:
-    """What an adapter needs from the host: an HTTP session plus the network rule, timeout and clock."""
+    """What an adapter needs from the host: an HTTP session (outbound_session, which applies the network
+    rule to every connection) plus the network rule, timeout and clock."""
 
     session: requests.Session
     allow_private_networks: bool = False
@@ -105,6 +155,8 @@ class Outbound:
         kwargs.setdefault("allow_redirects", False)
         try:
             return self.session.request(method, url, **kwargs)
+        except TargetRefused as exc:
+            raise PermanentDeliveryError(f"target refused: {exc}") from None
         except requests.Timeout:
             raise RetryableDeliveryError(f"no answer from {host} within {kwargs['timeout']}s") from None
         except requests.ConnectionError:

@@ -55,6 +55,18 @@ def check_url(url: str, *, allow_private_networks: bool, resolve: Callable[[str]
             raise ValueError(f"host {host!r} resolves to {reason} address {address}, which is not allowed")
 
 
+def check_peer(host: str, peer: str, *, allow_private_networks: bool) -> None:
+    """Raise ValueError when a socket opened for `host` is connected to a forbidden address `peer`.
+
+    check_url resolves the host once and the HTTP client resolves it again to connect, so a name
+    that answers a public address first and a forbidden one next (DNS rebinding) passes check_url;
+    the address actually connected to is what this checks.
+    """
+    reason = _refusal(ipaddress.ip_address(peer), allow_private_networks)
+    if reason:
+        raise ValueError(f"host {host!r} connected to {reason} address {peer}, which is not allowed")
+
+
 def _refusal(address: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_private: bool) -> str | None:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped

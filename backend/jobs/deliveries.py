@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import requests
 
-from adapters.crm.base import DeliveryError, Lead, Outbound
+from adapters.crm.base import DeliveryError, Lead, Outbound, outbound_session
 from adapters.crm.registry import get_adapter
 from backend.config import Settings
 from backend.persistence.unit_of_work import Store
@@ -33,7 +33,7 @@ class DeliverySender:
         session: requests.Session | None = None,
     ):
         self.store, self.settings, self.clock = store, settings, clock
-        self.session = session or requests.Session()
+        self.session = session or outbound_session(settings.crm_allow_private_networks)
         # a batch is sent one by one, each within the timeout: it must end before its leases do
         self.batch = max(1, int(settings.crm_lease_seconds // (2 * settings.crm_timeout)))
         self.policy = Policy(

@@ -10,8 +10,9 @@ import responses
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.crm.base import Outbound, PermanentDeliveryError, RetryableDeliveryError
+from adapters.crm.base import Outbound, PermanentDeliveryError, RetryableDeliveryError, outbound_session
 from adapters.crm.targets import check_url
+from tests.receiver import Receiver
 
 PUBLIC_IP = "93.184.216.34"
 
@@ -190,3 +191,41 @@ def test_request_applies_the_outbound_timeout():
     )
     assert seen["timeout"] == 3.5
     assert seen["allow_redirects"] is False
+
+
+# outbound_session: the address actually connected to is checked, not only the one check_url resolved.
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def test_a_name_resolving_public_to_the_check_but_connecting_to_loopback_is_refused(receiver):
+    """DNS rebinding: the injected resolver answers a public address to check_url, while the connection
+    resolves `localhost` for real and lands on the local receiver."""
+    out = Outbound(session=outbound_session(False), resolve=resolves_to(PUBLIC_IP))
+    url = receiver.url.replace("127.0.0.1", "localhost")
+    with pytest.raises(PermanentDeliveryError) as caught:
+        out.request("POST", url, data=b"{}")
+    assert "127.0.0.1" in str(caught.value) and "refused" in str(caught.value)
+    assert receiver.attempts == []
+
+
+def test_outbound_session_reaches_a_local_receiver_when_private_networks_are_allowed(receiver):
+    out = Outbound(
+        session=outbound_session(True), allow_private_networks=True, resolve=resolves_to("127.0.0.1")
+    )
+    assert out.request("POST", receiver.url.replace("127.0.0.1", "localhost"), data=b"{}").status_code == 200
+    assert len(receiver.attempts) == 1
+
+
+def test_outbound_session_ignores_proxies_from_the_environment(receiver, monkeypatch):
+    """Through a proxy, the proxy picks the address: the peer checked would be the proxy's."""
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens on the discard port
+    out = Outbound(
+        session=outbound_session(True), allow_private_networks=True, resolve=resolves_to("127.0.0.1")
+    )
+    assert out.request("POST", receiver.url, data=b"{}").status_code == 200
