@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 # Metadata services that are not inside 169.254.0.0/16 or fe80::/10 (AWS IPv6 IMDS, Alibaba Cloud).
 _METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in ("fd00:ec2::254", "100.100.100.200"))
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052 well-known prefix, IPv4 in the last 32 bits
 
 
 def resolve_host(host: str) -> list[str]:
@@ -68,8 +69,18 @@ def check_peer(host: str, peer: str, *, allow_private_networks: bool) -> None:
 
 
 def _refusal(address: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_private: bool) -> str | None:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """Why `address` is refused, if it is. An IPv6 address carrying an IPv4 one that a translator or
+    tunnel delivers to (NAT64, 6to4) is refused when that IPv4 address is: 64:ff9b::a9fe:a9fe is the
+    metadata service seen through NAT64."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return _refusal(address.ipv4_mapped, allow_private)
+        embedded = address.sixtofour
+        if address in _NAT64:
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        reason = embedded and _refusal(embedded, allow_private)
+        if reason:
+            return reason
     if address.is_link_local or address in _METADATA_ADDRESSES:
         return "a link-local/cloud-metadata"
     if allow_private:

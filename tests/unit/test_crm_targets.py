@@ -59,6 +59,19 @@ def test_link_local_and_metadata_literals_are_refused_even_when_private_networks
     assert not allowed(url, private=True)
 
 
+@pytest.mark.parametrize("address", ["64:ff9b::a9fe:a9fe", "64:ff9b::169.254.169.254", "2002:a9fe:a9fe::1"])
+def test_nat64_and_6to4_spellings_of_the_metadata_address_are_refused_whatever_the_setting(address):
+    for private in (False, True):
+        assert not allowed(f"http://[{address}]/", private=private)
+        assert not allowed("https://h.example.com/", private=private, addresses=(address,))
+
+
+@pytest.mark.parametrize("address", ["2002:a00:1::1", "2002:7f00:1::1", "2002:c0a8:101::"])
+def test_6to4_addresses_carrying_a_private_ipv4_address_need_allow_private_networks(address):
+    assert not allowed("https://h.example.com/", addresses=(address,))
+    assert allowed("https://h.example.com/", private=True, addresses=(address,))
+
+
 def test_a_hostname_resolving_to_the_metadata_address_is_refused_even_when_private_is_allowed():
     assert not allowed("https://innocent.example.com/", private=True, addresses=("169.254.169.254",))
 
