@@ -39,7 +39,8 @@ def check_url(url: str, *, allow_private_networks: bool, resolve: Callable[[str]
         raise ValueError("is not a valid URL") from None
     if parts.scheme not in ("http", "https"):
         raise ValueError("must be an http or https URL")
-    host = parts.hostname
+    # urllib3 connects to the host without its trailing dot: "169.254.169.254." is that address
+    host = (parts.hostname or "").rstrip(".")
     if not host:
         raise ValueError("must name a host")
     if parts.username is not None or parts.password is not None:

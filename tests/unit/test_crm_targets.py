@@ -72,6 +72,12 @@ def test_6to4_addresses_carrying_a_private_ipv4_address_need_allow_private_netwo
     assert allowed("https://h.example.com/", private=True, addresses=(address,))
 
 
+@pytest.mark.parametrize("url", ["http://169.254.169.254./latest/", "http://10.0.0.1.:80/"])
+def test_an_address_with_a_trailing_dot_is_that_address_not_a_name_to_resolve(url):
+    """The resolver here answers a public address for any name, as a wildcard DNS server would."""
+    assert not allowed(url)
+
+
 def test_a_hostname_resolving_to_the_metadata_address_is_refused_even_when_private_is_allowed():
     assert not allowed("https://innocent.example.com/", private=True, addresses=("169.254.169.254",))
 
