@@ -18,7 +18,7 @@ def import_people(uow: UnitOfWork, people: list[dict]) -> dict:
     rows = {}
     for p in people:
         url = canonical_linkedin_url(p["linkedin_url"])
-        rows[url] = {"linkedin_url": url, **{f: p.get(f) or None for f in FIELDS}, "updated_at": utcnow()}
+        rows[url] = {"linkedin_url": url, **{f: _text(p.get(f)) for f in FIELDS}, "updated_at": utcnow()}
     urls = sorted(rows)
     before = {}
     for i in range(0, len(urls), 500):
@@ -34,3 +34,9 @@ def import_people(uow: UnitOfWork, people: list[dict]) -> dict:
         uow.execute(update(DIRECTORY).where(DIRECTORY.c.linkedin_url == bindparam("key")), changed)
     tracking.notify_changes(uow, {url: (before[url], rows[url]) for url in before})
     return {"created": len(new), "updated": len(before)}
+
+
+def _text(value: str | None) -> str | None:
+    """A field as stored: trimmed, and blank as absent — a phone of spaces is no phone found (R4), never
+    a value a reveal would charge for."""
+    return (value or "").strip() or None

@@ -43,6 +43,15 @@ def test_r4_no_phone_found_costs_no_phone_credit(ext):
     assert r.json["person"]["phone"] is None
 
 
+def test_r4_a_blank_phone_in_the_directory_is_no_phone_found(api, ext):
+    url = "https://www.linkedin.com/in/blank-phone"
+    row = {"linkedin_url": url, "full_name": "  Blank  ", "title": " ", "company": None, "phone": "  "}
+    assert api.admin.post("/v1/admin/directory", {"people": [row]}).status_code == 200
+    r = ext.post("/v1/extension/reveal", {**person(url), "fields": ["phone"]})
+    assert charged(r, "phone") == 0 and r.json["credits"]["reasons"]["phone"] == {"code": "not_found"}
+    assert r.json["person"]["full_name"] == "Blank" and ext.balance()["phone"] == 10
+
+
 def test_r1_four_spellings_one_person_one_credit(ext):
     url = ext.urls[1]
     forms = [
