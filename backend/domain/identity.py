@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from urllib.parse import unquote, urlsplit
 
 from backend.domain.errors import InvalidProfileUrl
 
 _HOST = re.compile(r"^(?:[a-z0-9-]+\.)?linkedin\.com$")
-_SLUG = re.compile(r"^[^\s/?#\x00-\x1f\x7f]{1,200}$")
+# no '%' once decoded: no LinkedIn slug holds one, and so a canonical URL folds to itself (routes fold
+# twice: a slug still holding '%' would be decoded again and become another person)
+_SLUG = re.compile(r"^[^\s/?#%\x00-\x1f\x7f]{1,200}$")
 
 
 def canonical_linkedin_url(raw: str) -> str:
     """Fold any spelling of a LinkedIn profile URL to `https://www.linkedin.com/in/<slug>` (R1).
 
     Scheme, `www`/country subdomain, case, query, fragment, trailing slash and whatever follows
-    the slug (`/details/…`, `/overlay/…`) are dropped; the slug is percent-decoded. Anything that
+    the slug (`/details/…`, `/overlay/…`) are dropped; the slug is percent-decoded and put in Unicode
+NFC form (the same name typed composed or decomposed is one person). Anything that
     is not an `/in/` profile on linkedin.com raises InvalidProfileUrl.
     """
     if not isinstance(raw, str) or not raw.strip() or len(raw) > 2048:
@@ -33,7 +37,7 @@ def canonical_linkedin_url(raw: str) -> str:
     segments = [s for s in parts.path.split("/") if s]
     if len(segments) < 2 or segments[0].lower() != "in":
         raise InvalidProfileUrl(f"{raw!r} is not a LinkedIn /in/ profile URL")
-    slug = unquote(segments[1]).strip().lower()
+    slug = unicodedata.normalize("NFC", unquote(segments[1]).strip().lower())
     if not _SLUG.match(slug):
         raise InvalidProfileUrl(f"{raw!r} has no valid profile slug")
     return f"https://www.linkedin.com/in/{slug}"

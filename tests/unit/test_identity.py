@@ -35,6 +35,23 @@ def test_r1_percent_encoded_slug_is_decoded():
     )
 
 
+def test_r1_one_slug_in_two_unicode_forms_is_one_person():
+    composed, decomposed = "j%C3%A9r%C3%B4me", "je%CC%81ro%CC%82me"  # NFC and NFD spellings of jérôme
+    assert canonical_linkedin_url(f"linkedin.com/in/{composed}") == canonical_linkedin_url(
+        f"linkedin.com/in/{decomposed}"
+    )
+
+
+def test_r1_the_canonical_url_folds_to_itself():
+    """Routes fold a URL in the schema and again in the service: the second fold must change nothing,
+    or one person becomes two (a doubly encoded slug decoded twice)."""
+    for raw in ("linkedin.com/in/J%C3%BCrgen-m", "linkedin.com/in/jane-doe/details/"):
+        once = canonical_linkedin_url(raw)
+        assert canonical_linkedin_url(once) == once
+    with pytest.raises(InvalidProfileUrl):  # decoded once it still holds a '%': no LinkedIn slug does
+        canonical_linkedin_url("https://www.linkedin.com/in/jane%252D1")
+
+
 @pytest.mark.parametrize(
     "bad",
     [
