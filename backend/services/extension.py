@@ -139,9 +139,14 @@ def list_and_crm(uow: UnitOfWork, actor: Actor, ref: PersonRef, list_id: str, co
 
 
 def enroll(uow: UnitOfWork, actor: Actor, sequence_id: str, ref: PersonRef, email: str | None) -> tuple:
-    """R13: an email the extension supplies costs nothing; otherwise the email unlock is charged."""
+    """R13: an email the extension supplies costs nothing; otherwise the email unlock is charged.
+    Someone already in the sequence is answered as enrolled, and nothing is charged."""
     sequence = sequences.get(uow, actor, sequence_id)
     person = people.resolve(uow, ref)
+    enrollment = sequences.enrolled(uow, sequence, [person.id]).get(person.id)
+    if enrollment:
+        held = sequences.held_by_enrollment(uow, actor, [person], {person.id: enrollment})[person.id]
+        return False, {"enrollment": enrollment, "credits": _credits(uow, actor, held)}
     if email:
         held = Held(
             person, values={UnlockKind.EMAIL: email}, reasons={UnlockKind.EMAIL: Reason(ReasonCode.SUPPLIED)}

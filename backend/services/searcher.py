@@ -108,15 +108,19 @@ def add_people(uow: UnitOfWork, actor: Actor, saved_search_id: str, refs: list[P
 
 def enroll_many(uow: UnitOfWork, actor: Actor, sequence_id: str, refs: list[PersonRef]) -> dict:
     """R9: the searcher enriches only when a person is put into a sequence: 1 email credit unless the
-    account holds it (R3), nothing for people whose email is not found (R4), who are not enrolled.
-    All or nothing (R5): if the balance cannot cover every charge, nothing is charged or enrolled."""
+    account holds it (R3), nothing for people whose email is not found (R4), who are not enrolled,
+    nor for people already in the sequence. All or nothing (R5): if the balance cannot cover every
+    charge, nothing is charged or enrolled."""
     sequence = sequences.get(uow, actor, sequence_id)
     found = people.resolve_refs(uow, refs)
-    held = unlock_many(uow, actor, found, (UnlockKind.EMAIL,), "enroll")
+    enrolled = sequences.enrolled(uow, sequence, [p.id for p in found])
+    new = [p for p in found if p.id not in enrolled]
+    held = unlock_many(uow, actor, new, (UnlockKind.EMAIL,), "enroll") if new else {}
+    held.update(sequences.held_by_enrollment(uow, actor, [p for p in found if p.id in enrolled], enrolled))
     results = []
     for p in found:
-        status = "not_found"
-        if held[p.id].values.get(UnlockKind.EMAIL):
+        status = "already_enrolled" if p.id in enrolled else "not_found"
+        if p.id not in enrolled and held[p.id].values.get(UnlockKind.EMAIL):
             created, _ = sequences.enroll(uow, actor, sequence, held[p.id], "unlocked")
             status = "enrolled" if created else "already_enrolled"
         results.append({**_who(p), "status": status, "reasons": reasons_json(held[p.id].reasons)})

@@ -7,10 +7,11 @@ import uuid
 from sqlalchemy import select
 
 from backend.domain.credits import UnlockKind
+from backend.domain.reasons import Reason, ReasonCode
 from backend.persistence.statements import insert_one_if_absent
 from backend.persistence.tables import Enrollment, Sequence, utcnow
 from backend.persistence.unit_of_work import UnitOfWork
-from backend.services import owned
+from backend.services import charge_guard, owned
 from backend.services.charge_guard import Actor
 from backend.services.unlocking import Held
 
@@ -45,12 +46,38 @@ def enroll(uow: UnitOfWork, actor: Actor, sequence: Sequence, held: Held, source
             "created_at": utcnow(),
         },
     )
-    row = uow.execute(
-        select(ENROLLMENTS).where(
-            ENROLLMENTS.c.sequence_id == sequence.id, ENROLLMENTS.c.person_id == held.person.id
+    return created, enrolled(uow, sequence, [held.person.id])[held.person.id]
+
+
+def enrolled(uow: UnitOfWork, sequence: Sequence, person_ids: list[str]) -> dict[str, dict]:
+    """The enrollments these people have in the sequence, by person id."""
+    found = {}
+    for i in range(0, len(person_ids), 500):
+        rows = uow.execute(
+            select(ENROLLMENTS).where(
+                ENROLLMENTS.c.sequence_id == sequence.id,
+                ENROLLMENTS.c.person_id.in_(person_ids[i : i + 500]),
+            )
         )
-    ).one()
-    return created, {
+        found.update({r.person_id: _enrollment_json(r) for r in rows})
+    return found
+
+
+def held_by_enrollment(uow: UnitOfWork, actor: Actor, people: list, enrollments: dict) -> dict[str, Held]:
+    """People already in the sequence: nothing starts, so nothing is charged (R13). Their email is the
+    one they were enrolled with: unlocked by the account, or supplied by the extension."""
+    rows = charge_guard.held(uow, actor.account_id, [p.id for p in people], [UnlockKind.EMAIL])
+    result = {}
+    for p in people:
+        row = rows.get((p.id, UnlockKind.EMAIL))
+        reason = charge_guard.already_unlocked(row, actor) if row else Reason(ReasonCode.SUPPLIED)
+        email = enrollments[p.id]["email"]
+        result[p.id] = Held(p, values={UnlockKind.EMAIL: email}, reasons={UnlockKind.EMAIL: reason})
+    return result
+
+
+def _enrollment_json(row) -> dict:
+    return {
         "sequence_id": row.sequence_id,
         "person_id": row.person_id,
         "email": row.email,

@@ -115,6 +115,21 @@ def test_r13_enrollment_with_and_without_supplied_email(ext):
     assert (b.status_code, charged(b), b.json["enrollment"]["email"]) == (201, 1, "p1@co.example")
 
 
+def test_r13_enrolling_someone_already_in_the_sequence_charges_nothing(ext):
+    seq = ext.post("/v1/sequences", {"name": "S"}).json["id"]
+    path = f"/v1/extension/sequences/{seq}/enrollments"
+    first = ext.post(path, {**person(ext.urls[0]), "email": "j@x.example"})
+    again = ext.post(path, person(ext.urls[0]))  # no email this time: the person is in the sequence already
+    assert (again.status_code, charged(again)) == (200, 0)
+    assert again.json["credits"]["reasons"]["email"] == {"code": "supplied"}
+    assert again.json["enrollment"] == first.json["enrollment"]
+    ext.post(path, person(ext.urls[1]))
+    held = ext.post(path, person(ext.urls[1]))
+    assert (held.status_code, charged(held)) == (200, 0)
+    assert held.json["credits"]["reasons"]["email"]["code"] == "already_unlocked"
+    assert ext.balance()["email"] == 99  # the one enrollment that unlocked an email
+
+
 def test_r5_insufficient_credits_is_402_naming_type_required_available(api):
     api.directory(1)
     poor = api.account(email=0)

@@ -212,6 +212,17 @@ def test_r9_enrolling_charges_once_per_person_not_yet_unlocked(searcher):
     assert sorted(ledger_actions(searcher)) == ["enroll", "enroll", "search_reveal"]
 
 
+def test_r9_r13_someone_enrolled_with_a_supplied_email_is_not_charged_by_the_searcher(searcher):
+    ext = f"/v1/extension/sequences/{searcher.seq}/enrollments"
+    searcher.post(ext, {"linkedin_url": URL.format(0), "email": "own@x.example"})
+    r = searcher.post(f"/v1/sequences/{searcher.seq}/enrollments", people(URL.format(0), URL.format(1)))
+    assert [(x["status"], x["reasons"]["email"]["code"]) for x in r.json["results"]] == [
+        ("already_enrolled", "supplied"),
+        ("enrolled", "charged"),
+    ]
+    assert r.json["credits"]["charged"]["email"] == 1 and searcher.balance()["email"] == 99
+
+
 def test_r4_r9_people_without_an_email_are_not_enrolled_and_cost_nothing(searcher):
     r = searcher.post(
         f"/v1/sequences/{searcher.seq}/enrollments", people(URL.format(5), NOBODY, URL.format(4))
