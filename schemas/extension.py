@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, pre_load, validate
 
 from schemas.common import CreditsSchema, PersonRef, PersonSchema
 
@@ -69,7 +69,17 @@ class ListAndCrmResponse(Schema):
 
 
 class EnrollRequest(PersonRef):
-    email = fields.Email(metadata={"description": "The email the extension already has (R13: then free)"})
+    email = fields.Email(
+        allow_none=True,
+        metadata={"description": 'The email the extension already has (R13: then free); null or "": none'},
+    )
+
+    @pre_load
+    def _blank_email_is_none(self, data, **_):
+        """An extension that found no email on the page sends "" or null: that is no email supplied."""
+        if isinstance(data, dict) and isinstance(data.get("email"), str) and not data["email"].strip():
+            return {**data, "email": None}
+        return data
 
 
 class EnrollmentSchema(Schema):

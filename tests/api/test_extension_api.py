@@ -115,6 +115,18 @@ def test_r13_enrollment_with_and_without_supplied_email(ext):
     assert (b.status_code, charged(b), b.json["enrollment"]["email"]) == (201, 1, "p1@co.example")
 
 
+def test_r13_an_empty_or_null_email_is_no_email_supplied(ext):
+    seq = ext.post("/v1/sequences", {"name": "S"}).json["id"]
+    path = f"/v1/extension/sequences/{seq}/enrollments"
+    rs = [ext.post(path, {**person(ext.urls[i]), "email": e}) for i, e in ((0, None), (1, " "))]
+    assert [(r.status_code, charged(r), r.json["enrollment"]["email"]) for r in rs] == [
+        (201, 1, "p0@co.example"),
+        (201, 1, "p1@co.example"),
+    ]
+    bad = ext.post(path, {**person(ext.urls[2]), "email": "not-an-email"})
+    assert (bad.status_code, bad.json["code"]) == (422, "validation_error")
+
+
 def test_r13_enrolling_someone_already_in_the_sequence_charges_nothing(ext):
     seq = ext.post("/v1/sequences", {"name": "S"}).json["id"]
     path = f"/v1/extension/sequences/{seq}/enrollments"
