@@ -3,7 +3,7 @@ Nothing is built at import time."""
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, current_app, request
 from flask_cors import CORS
 from flask_smorest import Api
 
@@ -62,6 +62,14 @@ def _vary_on_origin(response):
     return response
 
 
+def _answer_preflight():
+    """A preflight (OPTIONS) answers 2xx on every path, unknown ones too (flask-cors adds its headers):
+    a 404 preflight fails in the browser, and the extension would never read the real 404 problem."""
+    if request.method == "OPTIONS":
+        return current_app.make_default_options_response()
+    return None
+
+
 class LeadledgerApi(Api):
     ERROR_SCHEMA = ProblemSchema
 
@@ -114,6 +122,7 @@ def create_app(settings: Settings | None = None) -> Flask:
             vary_header=True,
         )
         app.after_request(_vary_on_origin)
+        app.before_request(_answer_preflight)
     app.before_request(limits.apply_body_limit)
     app.before_request(auth.authenticate)
     app.before_request(idempotency.claim)

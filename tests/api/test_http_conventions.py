@@ -114,6 +114,27 @@ def test_cors_preflight_answers_before_auth_with_exact_origin(api):
     assert "Origin" in r.headers.get("Vary", "")
 
 
+@pytest.mark.parametrize("path", ["/v1/no-such-route", "/v1/lists/x/leads/extra", "/nowhere"])
+def test_cors_preflight_on_an_unknown_route_is_2xx_so_the_404_itself_can_be_read(api, path):
+    """A preflight answered 404 fails in the browser ("Failed to fetch"); answered 2xx, the extension
+    then reads the real request's 404 problem."""
+    r = api.raw.options(
+        path,
+        headers={
+            "Origin": ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        },
+    )
+    assert 200 <= r.status_code < 300
+    assert r.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert "authorization" in r.headers["Access-Control-Allow-Headers"].lower()
+    user = api.account()
+    r = user.post(path, {}, Origin=ORIGIN)
+    assert r.status_code == 404 and r.json["code"] == "not_found"
+    assert r.headers["Access-Control-Allow-Origin"] == ORIGIN
+
+
 def test_cors_headers_ride_on_error_answers_too(api):
     poor = api.account(email=0)
     lid = poor.post("/v1/lists", {"name": "L"}).json["id"]
