@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 SINGLE = 64 * 1024
 BULK = 16 * 2**20
@@ -27,4 +28,9 @@ def sized(limit: int):
 def apply_body_limit() -> None:
     """before_request: the limit for this route; reading past it is a 413 naming the limit."""
     view = current_app.view_functions.get(request.endpoint or "")
-    request.max_content_length = getattr(view, "body_limit", SINGLE)
+    request.max_content_length = limit = getattr(view, "body_limit", SINGLE)
+    if request.content_length is None and request.mimetype != "multipart/form-data":
+        # A body without Content-Length (chunked) is read only up to the limit, and werkzeug hands on
+        # what it read without a word; one byte more on the wire means it was larger.
+        if len(request.get_data()) == limit and request.environ["wsgi.input"].read(1):
+            raise RequestEntityTooLarge()

@@ -1,5 +1,8 @@
 """api.md's Conventions: auth, problem+json, bad input, body limits, CORS, OpenAPI."""
 
+import io
+import json
+
 import pytest
 
 from tests.conftest import ORIGIN
@@ -82,6 +85,31 @@ def test_a_huge_body_on_a_single_person_route_is_413_naming_the_limit(api):
     assert r.status_code == 413 and r.json["code"] == "payload_too_large"
     assert r.json["limit"] == 65536
     assert user.balance()["email"] == 100
+
+
+def chunked(api, client, path, body: bytes):
+    """A request as a WSGI server hands on a chunked body: no Content-Length, the stream terminated."""
+    return api.raw.post(
+        path,
+        input_stream=io.BytesIO(body),
+        headers={**client.headers, "Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+
+
+def test_a_chunked_body_past_the_limit_is_413_naming_it_not_invalid_json(api):
+    """werkzeug stops reading a body without Content-Length at the limit and hands on what it read:
+    the truncated JSON was a 400 "Invalid JSON body"."""
+    user = api.account()
+    pad = {"linkedin_url": "https://www.linkedin.com/in/a", "pad": "x" * 70_000}
+    r = chunked(api, user, REVEAL, json.dumps(pad).encode())
+    assert r.status_code == 413 and r.json["code"] == "payload_too_large" and r.json["limit"] == 65536
+    people = {"people": [{"linkedin_url": f"https://www.linkedin.com/in/p-{i}"} for i in range(400_000)]}
+    r = chunked(api, user, "/v1/tracking", json.dumps(people).encode())
+    assert r.status_code == 413 and r.json["limit"] == 16 * 2**20
+    exactly = b'{"name": "L"' + b" " * (65536 - len(b'{"name": "L"}')) + b"}"
+    assert len(exactly) == 65536 and chunked(api, user, "/v1/lists", exactly).status_code == 201
+    assert user.balance()["email"] == 100 and user.get("/v1/tracking").json["tracked"] == []
 
 
 def test_bulk_routes_accept_more_than_64_kib(api):
