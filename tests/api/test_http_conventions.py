@@ -200,6 +200,19 @@ def test_openapi_documents_the_routes_and_docs_render(api):
     assert api.raw.get("/healthz").status_code == 200
 
 
+def test_openapi_documents_the_idempotency_key_on_every_post_and_the_replayed_header(api):
+    """Both headers are served (api.md, README) but the served document named neither."""
+    spec = api.raw.get("/openapi.json").json
+    posts = {path: ops["post"] for path, ops in spec["paths"].items() if "post" in ops}
+    assert "/v1/extension/reveal" in posts and "/v1/uploads" in posts
+    for path, op in posts.items():
+        headers = {p["name"] for p in op.get("parameters", []) if p["in"] == "header"}
+        assert "Idempotency-Key" in headers, path
+        for code, answer in op["responses"].items():
+            if code.startswith("2"):
+                assert "Idempotent-Replayed" in answer.get("headers", {}), (path, code)
+
+
 def test_api_tokens_are_stored_only_as_hashes(api, app):
     user = api.account()
     token = user.headers["Authorization"].split()[1]
