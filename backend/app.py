@@ -7,6 +7,7 @@ from apispec import BasePlugin
 from flask import Flask, current_app, request
 from flask_cors import CORS
 from flask_smorest import Api
+from werkzeug.exceptions import UnsupportedMediaType
 
 from adapters.contacts.registry import load_provider
 from adapters.validation.http import HttpEmailValidator
@@ -69,6 +70,15 @@ def _answer_preflight():
     if request.method == "OPTIONS":
         return current_app.make_default_options_response()
     return None
+
+
+def _json_bodies_only():
+    """A POST body that is neither JSON nor a multipart upload is a 415: it would be dropped unread
+    (fetch() sends a string body as text/plain), and options such as include_phone with it."""
+    if request.method != "POST" or request.is_json or request.mimetype == "multipart/form-data":
+        return
+    if request.content_length or request.get_data():
+        raise UnsupportedMediaType("send the body as application/json (multipart/form-data for uploads)")
 
 
 class IdempotencyDoc(BasePlugin):
@@ -154,6 +164,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.before_request(_answer_preflight)
     app.before_request(limits.apply_body_limit)
     app.before_request(auth.authenticate)
+    app.before_request(_json_bodies_only)
     app.before_request(idempotency.claim)
     app.after_request(idempotency.remember)
     api = LeadledgerApi(app, spec_kwargs={"extra_plugins": [IdempotencyDoc()]})

@@ -50,6 +50,26 @@ def test_malformed_json_is_a_4xx_problem(api):
     assert 400 <= r.status_code < 500 and r.content_type == "application/problem+json"
 
 
+@pytest.mark.parametrize(
+    "content_type", [None, "text/plain;charset=UTF-8", "application/x-www-form-urlencoded"]
+)
+def test_a_body_not_sent_as_json_is_415_not_taken_as_empty(api, content_type):
+    """fetch() with a string body and no Content-Type sends text/plain: the body was dropped unread, so
+    a reveal answered "give linkedin_url" and a list export ran without the phones it asked for."""
+    user = api.account()
+    lid = user.post("/v1/lists", {"name": "L"}).json["id"]
+    headers = {**user.headers, "Origin": ORIGIN, **({"Content-Type": content_type} if content_type else {})}
+    for path, body in [
+        (REVEAL, {"linkedin_url": "https://www.linkedin.com/in/a", "fields": ["email"]}),
+        (f"/v1/lists/{lid}/exports", {"include_phone": True}),
+    ]:
+        r = api.raw.post(path, data=json.dumps(body), headers=headers)
+        assert r.status_code == 415 and r.json["code"] == "unsupported_media_type", r.json
+        assert r.content_type == "application/problem+json"
+        assert r.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert user.post(f"/v1/lists/{lid}/exports").status_code == 202  # no body at all is fine
+
+
 def test_unknown_credit_type_in_a_grant_is_422(api):
     user = api.account()
     r = api.admin.post(f"/v1/admin/accounts/{user.account_id}/grants", {"credit_type": "gold", "amount": 1})
