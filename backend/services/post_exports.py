@@ -93,7 +93,7 @@ def process(uow: UnitOfWork, job, items: list) -> tuple[dict, Counter, dict | No
     held = unlock_many(
         uow,
         actor,
-        list(found.values()),
+        [found[url] for url in urls],  # the post's order: a partial run skips its last leads
         EMAIL,
         KIND,
         reserved=reserved,

@@ -105,6 +105,15 @@ def test_r23_allow_partial_charges_up_to_the_balance_and_skips_the_rest(job_api)
     assert len(poor.get(f"/v1/lists/{poor.list_id}/leads").json["leads"]) == 20
 
 
+def test_r23_allow_partial_charges_in_the_posts_order_and_skips_the_last(job_api):
+    urls = job_api.directory(12)  # person-0 … person-11: not the order their URLs sort in
+    poor = job_api.account(email=10)
+    poor.list_id = poor.post("/v1/lists", {"name": "L"}).json["id"]
+    job = export(poor, urls, allow_partial=True)
+    statuses = {r["linkedin_url"]: r["status"] for r in job["result"]["results"]}
+    assert [statuses[u] for u in urls] == ["charged"] * 10 + ["skipped"] * 2
+
+
 def test_r23_ledger_shows_reservation_charges_and_release_summing_to_the_balance(fifty):
     export(fifty, fifty.urls)
     entries = fifty.get("/v1/credits/ledger?credit_type=email&limit=500").json["entries"]
