@@ -7,10 +7,11 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 
-from sqlalchemy import delete, insert, literal, select, update
+from sqlalchemy import delete, func, insert, literal, select, update
 
 from backend.domain.credits import HALF, CreditType, UnlockKind, render
 from backend.domain.errors import Conflict, InvalidInput, NotFound, TooLarge
+from backend.domain.identity import email_key
 from backend.domain.lead_files import (
     BadRow,
     Duplicate,
@@ -233,16 +234,17 @@ def _emails_to_validate(store: Store, job, payloads: list[dict], contacts) -> li
     """As far as a read can tell, what `_validate` will ask: the email enrichment finds, else the row's;
     none for a person whose email the account already holds or had validated."""
 
-    def covered(uow) -> set[str]:
+    def covered(uow) -> tuple[set[str], set[str]]:
         found = people.find_many(uow, [p["linkedin_url"] for p in payloads if p["linkedin_url"]])
         found.update(people.find_emails(uow, [p["email"] for p in payloads if not p["linkedin_url"]]))
         kinds = (UnlockKind.EMAIL, UnlockKind.VALIDATION)
         held = {
             pid for pid, _ in charge_guard.held(uow, job.account_id, [p.id for p in found.values()], kinds)
         }
-        return {key for key, person in found.items() if person.id in held}
+        skip = {key for key, person in found.items() if person.id in held}
+        return skip, _unlocked_emails(uow, job.account_id, [p["email"] for p in payloads if p["email"]])
 
-    skip, emails = store.run(covered, write=False), []
+    (skip, unlocked), emails = store.run(covered, write=False), []
     for p in payloads:
         if _key(p) in skip:
             continue
@@ -251,7 +253,7 @@ def _emails_to_validate(store: Store, job, payloads: list[dict], contacts) -> li
             url = p["linkedin_url"]
             contact = contacts.lookup_many([url]).get(url) if url else contacts.lookup_by_email(p["email"])
         email = (contact.email if contact else None) or p["email"]
-        if email:
+        if email and email_key(email) not in unlocked:
             emails.append(email)
     return emails
 
@@ -261,6 +263,9 @@ def process(uow: UnitOfWork, job, items: list) -> tuple[dict, Counter, dict | No
     found = _people(uow, [i.payload for i in items])
     ids = list({p.id: p for p in found.values()})
     before = charge_guard.held(uow, actor.account_id, ids, (UnlockKind.EMAIL, UnlockKind.VALIDATION))
+    unlocked = _unlocked_emails(
+        uow, actor.account_id, [i.payload["email"] for i in items if i.payload["email"]]
+    )
     reserved = bulk.reserved_of(job)
     enriched = {}
     if job.params["enrich"]:
@@ -277,7 +282,9 @@ def process(uow: UnitOfWork, job, items: list) -> tuple[dict, Counter, dict | No
     for h in enriched.values():
         charged[CreditType.EMAIL] += h.reasons[UnlockKind.EMAIL].amount
     verdicts = (
-        _validate(uow, job, actor, items, found, enriched, before, reserved) if job.params["validate"] else {}
+        _validate(uow, job, actor, items, found, enriched, before, unlocked, reserved)
+        if job.params["validate"]
+        else {}
     )
     for i in items:
         person = found[_key(i.payload)]
@@ -320,15 +327,38 @@ def _people(uow: UnitOfWork, payloads: list[dict]) -> dict:
     return found
 
 
-def _validate(uow, job, actor, items, found, enriched, before, reserved) -> dict:
+def _unlocked_emails(uow: UnitOfWork, account_id: str, emails: list[str]) -> set[str]:
+    """Those of these emails the account holds as some person's email unlock, lower-cased: a row
+    giving only the email is another person (R1), yet the address was validated when unlocked."""
+    keys, found = sorted({email_key(e) for e in emails}), set()
+    unlocks = charge_guard.UNLOCKS
+    for i in range(0, len(keys), 500):
+        found.update(
+            uow.execute(
+                select(func.lower(unlocks.c.value)).where(
+                    unlocks.c.account_id == account_id,
+                    unlocks.c.kind == str(UnlockKind.EMAIL),
+                    func.lower(unlocks.c.value).in_(keys[i : i + 500]),
+                )
+            ).scalars()
+        )
+    return found
+
+
+def _validate(uow, job, actor, items, found, enriched, before, unlocked, reserved) -> dict:
     """R17: 0.5 per validated email. An email the account unlocked before this upload was validated
-    when it was unlocked (R15), and a validation is never charged twice; no email, nothing to check."""
+    when it was unlocked (R15), whichever person it was unlocked for, and a validation is never
+    charged twice; no email, nothing to check."""
     todo, verdicts = {}, {}
     for i in items:
         person = found[_key(i.payload)]
         held = enriched.get(person.id)
         email = (held.values.get(UnlockKind.EMAIL) if held else None) or i.payload["email"]
-        covered = (person.id, UnlockKind.EMAIL) in before or (person.id, UnlockKind.VALIDATION) in before
+        covered = (
+            (person.id, UnlockKind.EMAIL) in before
+            or (person.id, UnlockKind.VALIDATION) in before
+            or (email and email_key(email) in unlocked)
+        )
         if email and not covered:
             todo.setdefault(person.id, (email, []))[1].append(i.seq)
         elif email:

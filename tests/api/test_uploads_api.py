@@ -96,6 +96,18 @@ def test_r17_r18_confirmed_charge_never_exceeds_the_estimate(job_api, people):
     assert rows["E"]["validation"] == "valid"
 
 
+def test_r17_validating_an_email_the_account_already_unlocked_costs_nothing(job_api, people):
+    user = job_api.account()
+    user.post("/v1/extension/reveal", {"linkedin_url": people[0]})  # holds p0@co.example, validated
+    made = upload(user, leads_csv([["", "P0@co.example", "A"], ["", "new@x.example", "N"]]), validate=True)
+    job = wait(user, user.post(f"/v1/uploads/{made.json['id']}/confirm").json["job"]["id"])
+    assert job["status"] == "succeeded", job
+    assert job["credits"]["charged"]["email"] == 0.5  # only new@x.example is validated
+    assert user.balance()["email"] == 100 - 1 - 0.5
+    rows = {r["full_name"]: r for r in job["result"]["results"]}
+    assert rows["A"]["validation"] == "covered" and rows["N"]["validation"] == "valid"
+
+
 def test_r19_an_enriched_upload_lead_is_sequenced_for_free(job_api, people):
     user = job_api.account()
     made = upload(user, leads_csv([[people[3], "", "Z"]]), enrich=True).json
