@@ -167,7 +167,8 @@ def upload_json(upload) -> dict:
 
 
 def _awaiting(uow: UnitOfWork, actor: Actor, upload_id: str):
-    upload = uow.execute(select(UPLOADS).where(UPLOADS.c.id == upload_id)).first()
+    """The upload, locked (PostgreSQL) so that two confirms or cancels take their turns."""
+    upload = uow.execute(select(UPLOADS).where(UPLOADS.c.id == upload_id).with_for_update()).first()
     if upload is None or upload.account_id != actor.account_id:
         raise NotFound(f"no upload {upload_id!r}")
     if upload.status != "awaiting_confirmation":

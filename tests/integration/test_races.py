@@ -1,6 +1,7 @@
 """R6/R12 under real parallelism, on a SQLite file and on PostgreSQL: many threads, one instant,
 one charge. Invariants are checked by SQL afterwards."""
 
+import io
 import threading
 import time
 import uuid
@@ -11,8 +12,8 @@ from sqlalchemy import func, select
 
 from backend.domain.credits import MILLI, CreditType
 from backend.domain.errors import InsufficientCredits
-from backend.persistence.tables import CrmConnection, CrmDelivery, ListLead, Unlock
-from backend.services import charge_guard, extension, lists
+from backend.persistence.tables import CrmConnection, CrmDelivery, Job, ListLead, Unlock
+from backend.services import charge_guard, extension, jobs, lists, uploads
 from backend.services.people import PersonRef
 from tests.conftest import make_store
 from tests.invariants import assert_ledger_invariants
@@ -192,3 +193,26 @@ def test_r6_a_plain_and_a_partial_charge_of_one_person_never_wait_on_each_other(
     assert codes == ["already_unlocked", "charged"]
     assert store.run(lambda uow: charge_guard.balances(uow, actor.account_id))[CreditType.EMAIL] == 4 * MILLI
     assert_ledger_invariants(store)
+
+
+def test_r18_two_confirms_of_one_upload_at_the_same_moment_make_one_job(store, world, monkeypatch):
+    """Both confirms read the upload as awaiting confirmation before either commits; only one may
+    turn it into a job, the other is told it is already confirmed."""
+    actor = world.account()
+    text = b"email\n" + b"".join(b"u%d@x.example\n" % i for i in range(3))
+    made = uploads.create(store, actor, io.BytesIO(text), enrich=False, validate=True, list_id=None)
+    both_read, create = threading.Barrier(2), jobs.create
+
+    def create_once_both_read(*args, **kwargs):
+        try:
+            both_read.wait(timeout=2)  # SQLite: the second waits for the first's commit, never gets here
+        except threading.BrokenBarrierError:
+            pass
+        return create(*args, **kwargs)
+
+    monkeypatch.setattr(jobs, "create", create_once_both_read)
+    confirm = lambda: store.run(lambda uow: uploads.confirm(uow, actor, made["id"]))  # noqa: E731
+    done, errors = race(2, [confirm, confirm])
+    assert len(done) == 1 and [type(e).__name__ for e in errors] == ["Conflict"]
+    assert store.run(lambda uow: uow.session.execute(select(func.count()).select_from(Job)).scalar_one()) == 1
+    assert done[0]["progress"]["total"] == 3
