@@ -71,11 +71,13 @@ def run_job(store: Store, settings: Settings, job_id: str) -> None:
 
 
 def _fail(store, kind, job_id: str, owned, now, error: dict) -> None:
-    """Release what the job set aside and did not spend, and record why it stopped."""
+    """Release what the job set aside and did not spend, and record why it stopped; the outcomes of
+    the chunks it committed stay in its result (those leads were charged)."""
 
     def fail(uow):
-        bulk.release(uow, owned(uow), kind.KIND)
-        jobs.finish(uow, job_id, now(), error=error)
+        job = owned(uow)
+        bulk.release(uow, job, kind.KIND)
+        jobs.finish(uow, job_id, now(), result=job.result, error=error)
 
     try:
         store.run(fail)

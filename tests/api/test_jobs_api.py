@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+from backend.services import post_exports
+
 
 def wait(client, job_id, limit=60):
     end = time.monotonic() + limit
@@ -91,6 +93,26 @@ def test_r23_insufficient_credits_fails_the_job_and_charges_nothing(job_api):
     assert (job["error"]["required"], job["error"]["available"]) == (30, 20)
     assert poor.balance()["email"] == 20
     assert poor.get(f"/v1/lists/{poor.list_id}/leads").json["leads"] == []
+
+
+def test_r23_a_job_failing_midway_releases_the_rest_and_still_reports_what_it_charged(job_api, monkeypatch):
+    urls = job_api.directory(30)  # two chunks of 20 and 10
+    user = job_api.account(email=100)
+    user.list_id = user.post("/v1/lists", {"name": "L"}).json["id"]
+    add_many, calls = post_exports.lists.add_many, []
+
+    def add_then_break(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("the second chunk breaks")
+        return add_many(*args)
+
+    monkeypatch.setattr(post_exports.lists, "add_many", add_then_break)
+    job = export(user, urls)
+    assert job["status"] == "failed" and job["error"]["code"] == "internal_error"
+    assert job["credits"]["charged"]["email"] == 20 and user.balance()["email"] == 80
+    assert job["result"]["counts"] == {"charged": 20}
+    assert [r["linkedin_url"] for r in job["result"]["results"]] == urls[:20]
 
 
 def test_r23_allow_partial_charges_up_to_the_balance_and_skips_the_rest(job_api):
