@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -83,9 +83,11 @@ class DirectoryEntry(SQLModel, table=True):
 
 class Unlock(SQLModel, table=True):
     """R2/R3: the account holds this person's data of this kind (email, phone, validation);
-    the primary key makes it once only."""
+    the primary key makes it once only. Uploads ask which addresses the account holds whoever they
+    were unlocked for (an email-only row is another person): the index on the lower-cased value."""
 
     __tablename__ = "unlocks"
+    __table_args__ = (Index("ix_unlocks_account_kind_value", "account_id", "kind", text("lower(value)")),)
     account_id: str = Field(foreign_key="accounts.id", primary_key=True, max_length=36)
     person_id: str = Field(foreign_key="people.id", primary_key=True, max_length=36)
     kind: str = Field(primary_key=True, max_length=16)
