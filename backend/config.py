@@ -3,10 +3,28 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+# scheme://host[:port] and nothing else: flask-cors reads a value holding '*', '?', '(' … as a regular
+# expression, and "*" as any origin at all, which api.md forbids ("never `*`, never any origin echoed")
+_ORIGIN = re.compile(r"^[a-z][a-z0-9+.-]*://[a-z0-9.-]+(:[0-9]{1,5})?$", re.IGNORECASE)
+
+
+def _origins(value: str | None) -> tuple[str, ...]:
+    """CORS_ORIGINS, comma separated; refuses to start on a value that is not one exact origin."""
+    origins = tuple(o.strip() for o in (value or "").split(",") if o.strip())
+    for origin in origins:
+        if not _ORIGIN.match(origin):
+            raise ValueError(
+                f"CORS_ORIGINS: {origin!r} is not an exact origin (scheme://host[:port], e.g. "
+                "chrome-extension://<extension id>); wildcards and patterns are not accepted"
+            )
+    return origins
 
 
 def _flag(value: str | None) -> bool:
@@ -42,7 +60,7 @@ class Settings:
         return cls(
             database_url=env.get("DATABASE_URL") or defaults.database_url,
             admin_token=env.get("CREDITS_ADMIN_TOKEN") or None,
-            cors_origins=tuple(o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()),
+            cors_origins=_origins(env.get("CORS_ORIGINS")),
             redis_url=env.get("REDIS_URL") or None,
             contact_provider=env.get("CONTACT_PROVIDER") or defaults.contact_provider,
             crm_max_attempts=int(env.get("CRM_MAX_ATTEMPTS") or defaults.crm_max_attempts),
