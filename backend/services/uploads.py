@@ -180,7 +180,10 @@ def _awaiting(uow: UnitOfWork, actor: Actor, upload_id: str):
 
 
 def confirm(uow: UnitOfWork, actor: Actor, upload_id: str) -> dict:
-    """The user accepted the estimate: the detected leads become a job (queued by the caller)."""
+    """The user accepted the estimate: the detected leads become a job (queued by the caller), with the
+    estimate set aside in this transaction. When the balance cannot cover it the answer is 402 and
+    nothing changes: the upload waits to be confirmed again (a job failing later would have used up
+    the file's rows)."""
     upload = _awaiting(uow, actor, upload_id)
     params = {
         "upload_id": upload.id,
@@ -201,6 +204,7 @@ def confirm(uow: UnitOfWork, actor: Actor, upload_id: str) -> dict:
     uow.execute(update(jobs.JOBS).where(jobs.JOBS.c.id == job["id"]).values(progress_total=upload.rows))
     uow.execute(delete(ROWS).where(ROWS.c.upload_id == upload.id))
     uow.execute(update(UPLOADS).where(UPLOADS.c.id == upload.id).values(status="confirmed", job_id=job["id"]))
+    begin(uow, jobs.row(uow, job["id"]))
     return {**job, "progress": {"done": 0, "total": upload.rows}}
 
 

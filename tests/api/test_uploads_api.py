@@ -135,6 +135,23 @@ def test_r18_cancel_costs_nothing_and_confirm_after_cancel_or_twice_is_409(job_a
     assert job_api.account().post(f"/v1/uploads/{other['id']}/cancel").status_code == 404
 
 
+def test_r5_r18_confirming_beyond_the_balance_is_402_and_the_upload_waits_to_be_confirmed(job_api, people):
+    user = job_api.account(email=1)
+    made = upload(user, leads_csv([[p, "", "N"] for p in people[:3]]), enrich=True, validate=True).json
+    short = user.post(f"/v1/uploads/{made['id']}/confirm")
+    assert short.status_code == 402
+    assert (short.json["credit_type"], short.json["required"], short.json["available"]) == ("email", 3, 1)
+    documented(short.json)
+    assert (
+        user.balance()["email"] == 1
+        and user.get("/v1/credits/ledger").json["entries"][0]["action"] == "grant"
+    )
+    job_api.admin.post(f"/v1/admin/accounts/{user.account_id}/grants", {"credit_type": "email", "amount": 2})
+    job = wait(user, user.post(f"/v1/uploads/{made['id']}/confirm").json["job"]["id"])  # the same file, later
+    assert job["status"] == "succeeded" and job["progress"] == {"done": 3, "total": 3}
+    assert user.balance()["email"] == 0
+
+
 def test_uploads_into_a_list_add_the_leads(job_api, people):
     user = job_api.account()
     lid = user.post("/v1/lists", {"name": "imported"}).json["id"]
