@@ -99,6 +99,9 @@ def http_error(exc: HTTPException):
         detail = f"the request body is larger than the limit of {limit} bytes" if limit else detail
     headers = dict(exc.get_headers()) if status == 405 else {}
     headers.pop("Content-Type", None)
+    if status == 401:  # RFC 6750 §3: a 401 names the scheme that would be accepted
+        headers["WWW-Authenticate"] = 'Bearer realm="leadledger"'
+
     return problem(status, HTTP_CODES.get(status, "http_error"), exc.name, detail, headers, **extra)
 
 

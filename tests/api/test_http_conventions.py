@@ -15,6 +15,7 @@ def test_missing_and_wrong_tokens_are_401_problems(api):
         r = api.raw.get("/v1/credits", headers=headers)
         assert r.status_code == 401 and r.json["code"] == "unauthorized"
         assert r.content_type == "application/problem+json"
+        assert r.headers["WWW-Authenticate"].startswith("Bearer")  # RFC 6750 §3: the scheme to use
 
 
 def test_user_tokens_cannot_use_admin_routes(api):
