@@ -26,8 +26,10 @@ def authenticate() -> None:
         raise Unauthorized("an Authorization: Bearer <api_token> header is required")
     if request.path.startswith("/v1/admin/"):
         admin = current_app.config["SETTINGS"].admin_token
-        if not admin or not hmac.compare_digest(token.encode(), admin.encode()):
-            raise Unauthorized("admin routes need the operator's admin token")
+        if not admin:
+            raise Unauthorized("admin routes are off: the server runs without CREDITS_ADMIN_TOKEN")
+        if not hmac.compare_digest(token.encode(), admin.encode()):
+            raise Unauthorized("admin routes need the operator's admin token (CREDITS_ADMIN_TOKEN)")
         g.actor = None
         return
     actor = current_app.extensions["store"].run(lambda uow: accounts.actor_for_token(uow, token), write=False)

@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from tests.conftest import ORIGIN
+from backend.app import create_app
+from tests.conftest import ORIGIN, app_settings
 
 REVEAL = "/v1/extension/reveal"
 
@@ -23,6 +24,21 @@ def test_user_tokens_cannot_use_admin_routes(api):
     r = user.post(f"/v1/admin/accounts/{user.account_id}/grants", {"credit_type": "email", "amount": 5})
     assert r.status_code == 401
     assert user.balance()["email"] == 100
+
+
+def test_admin_routes_without_a_configured_admin_token_say_so(db_url):
+    """An operator who forgot CREDITS_ADMIN_TOKEN was told only that the token was wrong."""
+    app = create_app(app_settings(db_url, admin_token=None))
+    try:
+        r = app.test_client().post(
+            "/v1/admin/accounts",
+            json={"name": "x", "admin_email": "a@x.example"},
+            headers={"Authorization": "Bearer anything"},
+        )
+        assert r.status_code == 401 and r.json["code"] == "unauthorized"
+        assert "CREDITS_ADMIN_TOKEN" in r.json["detail"]
+    finally:
+        app.extensions["store"].engine.dispose()
 
 
 @pytest.mark.parametrize(
