@@ -31,6 +31,21 @@ def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
+def _number(env, name: str, kind: type, default):
+    """A numeric variable; a value that is not one names the variable instead of a bare ValueError."""
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = None
+    if value is None or (value < 1 if kind is int else value < 0):
+        expected = "a whole number of at least 1" if kind is int else "a number of seconds (e.g. 2 or 0.5)"
+        raise ValueError(f"{name}={raw!r}: expected {expected}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = f"sqlite:///{ROOT / 'var' / 'leadledger.db'}"
@@ -63,12 +78,12 @@ class Settings:
             cors_origins=_origins(env.get("CORS_ORIGINS")),
             redis_url=env.get("REDIS_URL") or None,
             contact_provider=env.get("CONTACT_PROVIDER") or defaults.contact_provider,
-            crm_max_attempts=int(env.get("CRM_MAX_ATTEMPTS") or defaults.crm_max_attempts),
-            crm_backoff_base=float(env.get("CRM_BACKOFF_BASE") or defaults.crm_backoff_base),
-            crm_lease_seconds=float(env.get("CRM_LEASE_SECONDS") or defaults.crm_lease_seconds),
+            crm_max_attempts=_number(env, "CRM_MAX_ATTEMPTS", int, defaults.crm_max_attempts),
+            crm_backoff_base=_number(env, "CRM_BACKOFF_BASE", float, defaults.crm_backoff_base),
+            crm_lease_seconds=_number(env, "CRM_LEASE_SECONDS", float, defaults.crm_lease_seconds),
             queue_name=env.get("QUEUE_NAME") or defaults.queue_name,
-            job_chunk_size=int(env.get("JOB_CHUNK_SIZE") or defaults.job_chunk_size),
-            job_lease_seconds=float(env.get("JOB_LEASE_SECONDS") or defaults.job_lease_seconds),
+            job_chunk_size=_number(env, "JOB_CHUNK_SIZE", int, defaults.job_chunk_size),
+            job_lease_seconds=_number(env, "JOB_LEASE_SECONDS", float, defaults.job_lease_seconds),
             job_pause_file=env.get("JOB_PAUSE_FILE") or None,
             email_validator_url=env.get("EMAIL_VALIDATOR_URL") or None,
             email_validator_key=env.get("EMAIL_VALIDATOR_KEY") or None,
