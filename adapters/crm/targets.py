@@ -54,7 +54,9 @@ def check_url(url: str, *, allow_private_networks: bool, resolve: Callable[[str]
     for address in addresses:
         reason = _refusal(address, allow_private_networks)
         if reason:
-            raise ValueError(f"host {host!r} resolves to {reason} address {address}, which is not allowed")
+            raise ValueError(
+                f"host {host!r} resolves to {reason} address {address}, which is not allowed{_hint(address)}"
+            )
 
 
 def check_peer(host: str, peer: str, *, allow_private_networks: bool) -> None:
@@ -64,9 +66,21 @@ def check_peer(host: str, peer: str, *, allow_private_networks: bool) -> None:
     that answers a public address first and a forbidden one next (DNS rebinding) passes check_url;
     the address actually connected to is what this checks.
     """
-    reason = _refusal(ipaddress.ip_address(peer), allow_private_networks)
+    address = ipaddress.ip_address(peer)
+    reason = _refusal(address, allow_private_networks)
     if reason:
-        raise ValueError(f"host {host!r} connected to {reason} address {peer}, which is not allowed")
+        raise ValueError(
+            f"host {host!r} connected to {reason} address {peer}, which is not allowed{_hint(address)}"
+        )
+
+
+def _hint(address) -> str:
+    """What lifts a refusal that the deployment can lift (not the link-local/metadata one)."""
+    if _refusal(address, True) is None:
+        return (
+            " (the server allows loopback and private targets when run with CRM_ALLOW_PRIVATE_NETWORKS=true)"
+        )
+    return ""
 
 
 def _refusal(address: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_private: bool) -> str | None:

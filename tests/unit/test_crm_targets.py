@@ -29,6 +29,19 @@ def allowed(url: str, *, private: bool = False, addresses: tuple[str, ...] = (PU
     return True
 
 
+def test_a_refusal_the_deployment_can_lift_names_the_setting_and_only_that_one():
+    """An operator pointing a webhook at a local receiver was told only 'not allowed'."""
+    with pytest.raises(ValueError, match="CRM_ALLOW_PRIVATE_NETWORKS=true") as caught:
+        check_url("http://127.0.0.1:8125/hook", allow_private_networks=False, resolve=resolves_to())
+    assert "loopback" in str(caught.value)
+    with pytest.raises(ValueError, match="10.0.0.7.*CRM_ALLOW_PRIVATE_NETWORKS"):
+        check_url("https://crm.internal/", allow_private_networks=False, resolve=resolves_to("10.0.0.7"))
+    for private in (False, True):
+        with pytest.raises(ValueError) as caught:
+            check_url("http://169.254.169.254/", allow_private_networks=private, resolve=resolves_to())
+        assert "CRM_ALLOW_PRIVATE_NETWORKS" not in str(caught.value)
+
+
 def test_public_https_and_http_targets_are_allowed():
     assert allowed("https://api.hubapi.com/crm")
     assert allowed("http://hooks.example.com:8080/in")
