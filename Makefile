@@ -17,12 +17,16 @@ $(BIN)/.installed: pyproject.toml
 
 setup: $(BIN)/.installed
 
+# the worker and gunicorn both in the background, the shell in `wait`, where a signal runs the trap at
+# once (a trap waits for a foreground child, so a SIGTERM to make alone left both serving); the trap
+# stops these two only, not the caller's whole process group as `kill 0` did
 run: setup
 	$(BIN)/flask db upgrade
 	$(BIN)/flask seed-demo
-	@trap 'trap - INT TERM EXIT; kill 0' INT TERM EXIT; \
-	$(BIN)/flask worker & \
-	$(BIN)/gunicorn -w $(WORKERS) --threads $(THREADS) -b 127.0.0.1:$${PORT:-8000} wsgi:app
+	@trap 'trap - INT TERM EXIT; kill $$worker $$server 2>/dev/null; wait' INT TERM EXIT; \
+	$(BIN)/flask worker & worker=$$!; \
+	$(BIN)/gunicorn -w $(WORKERS) --threads $(THREADS) -b 127.0.0.1:$${PORT:-8000} wsgi:app & server=$$!; \
+	wait $$server
 
 test: setup
 	$(BIN)/python -m pytest
