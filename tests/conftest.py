@@ -7,6 +7,7 @@ import os
 import secrets
 import shutil
 import uuid
+from pathlib import Path
 
 import pytest
 from hypothesis import settings as hypothesis_settings
@@ -16,6 +17,7 @@ from adapters.contacts.directory import DirectoryProvider
 from backend.app import create_app
 from backend.config import Settings
 from backend.domain.credits import MILLI, CreditType
+from backend.jobs.queue import queue_file
 from backend.persistence import migrations
 from backend.persistence.db import make_engine
 from backend.persistence.unit_of_work import Store
@@ -268,4 +270,13 @@ def job_app(request, db_url):
     consumer.stop(graceful=True)
     if redis_url:
         queue.huey.storage.flush_all()
+    else:
+        remove_queue_file(settings)
     app.extensions["store"].engine.dispose()
+
+
+def remove_queue_file(settings: Settings) -> None:
+    """The embedded queue of a test's own queue name: on PostgreSQL it is a file in the checkout's var/
+    (backend/jobs/queue.py: queue_file), which every run used to leave behind."""
+    for suffix in ("", "-shm", "-wal"):
+        Path(queue_file(settings) + suffix).unlink(missing_ok=True)

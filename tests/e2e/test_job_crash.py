@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from backend.app import create_app
-from tests.conftest import app_settings, make_api
+from tests.conftest import app_settings, make_api, remove_queue_file
 from tests.invariants import assert_ledger_invariants
 from tests.processes import kill, start_worker, wait_for
 
@@ -15,7 +15,8 @@ from tests.processes import kill, start_worker, wait_for
 @pytest.mark.timeout(240)
 def test_a_killed_worker_leaves_a_job_the_next_one_finishes_without_charging_twice(db_url, store, tmp_path):
     queue_name = "ll-crash-" + uuid.uuid4().hex[:8]
-    app = create_app(app_settings(db_url, queue_name=queue_name))
+    settings = app_settings(db_url, queue_name=queue_name)
+    app = create_app(settings)
     api = make_api(app)
     urls = api.directory(2000)
     user = api.account(email=2500)
@@ -50,6 +51,7 @@ def test_a_killed_worker_leaves_a_job_the_next_one_finishes_without_charging_twi
         kill(first)
         if second:
             kill(second)
+        remove_queue_file(settings)
     assert job["status"] == "succeeded", job
     assert job["result"]["counts"] == {"charged": 1900, "already_unlocked": 100}
     leads = user.get(f"/v1/lists/{lid}/leads").json["leads"]
