@@ -37,7 +37,9 @@ def test_cors_origins_are_exact_origins():
     )
 
 
-@pytest.mark.parametrize("bad", ["*", "chrome-extension://*", "https://.*\\.example\\.com", "https://app.example/"])
+@pytest.mark.parametrize(
+    "bad", ["*", "chrome-extension://*", "https://.*\\.example\\.com", "https://app.example/"]
+)
 def test_a_wildcard_pattern_or_path_in_cors_origins_refuses_to_start(bad):
     """flask-cors would read these as "any origin" or a regular expression: the API would then answer
     origins nobody configured."""
