@@ -10,7 +10,7 @@ from backend.domain.credits import UnlockKind
 from backend.persistence.statements import insert_many, insert_one_if_absent
 from backend.persistence.tables import LeadList, ListLead, Person, Unlock, utcnow
 from backend.persistence.unit_of_work import UnitOfWork
-from backend.services import owned
+from backend.services import charge_guard, owned
 from backend.services.charge_guard import Actor
 from backend.services.unlocking import Held
 
@@ -30,7 +30,8 @@ def get(uow: UnitOfWork, actor: Actor, list_id: str) -> LeadList:
 
 
 def add_lead(uow: UnitOfWork, actor: Actor, lead_list: LeadList, held: Held) -> tuple[bool, dict]:
-    """Once per (list, person): the primary key says so. Answers (created, lead)."""
+    """Once per (list, person): the primary key says so. Answers (created, lead), the lead as the list
+    shows it: with the phone too when the account holds it (adding to a list unlocks the email only)."""
     created = insert_one_if_absent(
         uow,
         LEADS,
@@ -44,12 +45,15 @@ def add_lead(uow: UnitOfWork, actor: Actor, lead_list: LeadList, held: Held) -> 
     added_at = uow.execute(
         select(LEADS.c.created_at).where(LEADS.c.list_id == lead_list.id, LEADS.c.person_id == held.person.id)
     ).scalar_one()
-    lead = lead_json(
-        held.person, added_at, held.values.get(UnlockKind.EMAIL), held.values.get(UnlockKind.PHONE)
-    )
+    phone = charge_guard.held(uow, actor.account_id, [held.person.id], [UnlockKind.PHONE])
+    lead = lead_json(held.person, added_at, held.values.get(UnlockKind.EMAIL), _value(phone))
     if held.contact and not held.person.full_name:  # a name this action's lookup just stored
         lead["full_name"] = held.contact.full_name
     return created, lead
+
+
+def _value(held: dict) -> str | None:
+    return next((row.value for row in held.values()), None)
 
 
 def add_many(uow: UnitOfWork, actor: Actor, list_id: str, person_ids: list[str]) -> None:

@@ -98,11 +98,15 @@ def test_r12_list_and_crm_in_one_call_costs_one(ext):
     assert len(ext.get("/v1/crm/deliveries").json["deliveries"]) == 1
 
 
-def test_r12_a_lead_added_the_first_time_is_answered_with_the_name_its_list_shows(ext):
+def test_r12_a_lead_added_is_answered_as_its_list_shows_it(ext):
     added = ext.post(f"/v1/extension/lists/{ext.list_id}/leads", person(ext.urls[3]))
     [listed] = ext.get(f"/v1/lists/{ext.list_id}/leads").json["leads"]
     assert listed["full_name"] == "Person 3"
     assert added.json["lead"] == listed
+    ext.post("/v1/extension/reveal", {**person(ext.urls[4]), "fields": ["phone"]})
+    with_phone = ext.post(f"/v1/extension/lists/{ext.list_id}/leads", person(ext.urls[4]))
+    assert with_phone.json["lead"]["phone"] == "+15550000004"  # held: the list shows it, so does the answer
+    assert with_phone.json["lead"] in ext.get(f"/v1/lists/{ext.list_id}/leads").json["leads"]
 
 
 def test_r13_enrollment_with_and_without_supplied_email(ext):
