@@ -71,8 +71,19 @@ def _claim(uow, account_id: str, key: str, digest: str, ttl: timedelta):
     expired = row.created_at < now - ttl
     stale = row.state == "running" and row.created_at < now - STALE_RUNNING
     if expired or stale:
-        uow.execute(update(KEYS).where(KEYS.c.id == row.id).values(**values, status_code=None, body=None))
-        return None
+        # only the claim that still finds the row as it was read takes it over: a concurrent takeover
+        # changed created_at (PostgreSQL re-checks the condition once that one commits), so this
+        # request is the duplicate of one now running
+        taken = uow.execute(
+            update(KEYS)
+            .where(KEYS.c.id == row.id, KEYS.c.created_at == row.created_at)
+            .values(**values, status_code=None, body=None)
+        ).rowcount
+        if taken == 1:
+            return None
+        raise IdempotencyInProgress(
+            "the first request with this Idempotency-Key is still running; retry shortly"
+        )
     if row.request_hash != digest:
         raise IdempotencyConflict(
             "this Idempotency-Key was used with a different request body; use a new key"

@@ -6,13 +6,16 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
+from backend.api import idempotency
+from backend.api.errors import IdempotencyInProgress
 from backend.domain.credits import MILLI, CreditType
 from backend.domain.errors import InsufficientCredits
-from backend.persistence.tables import CrmConnection, CrmDelivery, Job, ListLead, Unlock
+from backend.persistence.tables import CrmConnection, CrmDelivery, Job, ListLead, Unlock, utcnow
 from backend.services import charge_guard, extension, jobs, lists, uploads
 from backend.services.people import PersonRef
 from tests.conftest import make_store
@@ -216,3 +219,31 @@ def test_r18_two_confirms_of_one_upload_at_the_same_moment_make_one_job(store, w
     assert len(done) == 1 and [type(e).__name__ for e in errors] == ["Conflict"]
     assert store.run(lambda uow: uow.session.execute(select(func.count()).select_from(Job)).scalar_one()) == 1
     assert done[0]["progress"]["total"] == 3
+
+
+@pytest.mark.parametrize("state, age", [("running", timedelta(minutes=10)), ("done", timedelta(hours=30))])
+def test_r6_two_requests_taking_over_one_stale_idempotency_key_run_once(
+    store, world, monkeypatch, state, age
+):
+    """A key whose request died (running past its 5 minutes) or whose answer expired is taken over by
+    the next request. Two such requests at once both read the old row before either writes; only one
+    may run the action, the other is told the first is in progress."""
+    actor = world.account()
+    old = {"account_id": actor.account_id, "key": "k", "request_hash": "h", "state": state}
+    old |= {"status_code": 200, "body": "{}"} if state == "done" else {}
+    store.run(lambda uow: uow.execute(idempotency.KEYS.insert().values(**old, created_at=utcnow() - age)))
+    both_read, update = threading.Barrier(2), idempotency.update
+
+    def update_once_both_read(*args, **kwargs):
+        try:
+            both_read.wait(timeout=2)  # SQLite: the second waits for the first's commit, never gets here
+        except threading.BrokenBarrierError:
+            pass
+        return update(*args, **kwargs)
+
+    monkeypatch.setattr(idempotency, "update", update_once_both_read)
+    claim = lambda: store.run(  # noqa: E731
+        lambda uow: idempotency._claim(uow, actor.account_id, "k", "h", timedelta(hours=24))
+    )
+    claimed, errors = race(2, [claim, claim])
+    assert claimed == [None] and [type(e) for e in errors] == [IdempotencyInProgress]
