@@ -43,7 +43,9 @@ def kinds(job) -> tuple[UnlockKind, ...]:
 
 
 def begin(uow: UnitOfWork, job) -> None:
-    """Reserve the most the export can cost: every unlock the account does not hold yet."""
+    """Reserve the most the export can cost: every unlock the account does not hold yet (read with
+    the balance rows taken, as every charge: an unlock committed since cannot be reserved for again)."""
+    charge_guard.lock_balances(uow, job.account_id, [k.credit_type for k in kinds(job)])
     ids = jobs.pending_values(uow, job.id, "person_id")
     held = charge_guard.held(uow, job.account_id, ids, kinds(job))
     maximum = Counter()

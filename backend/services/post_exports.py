@@ -60,6 +60,8 @@ def begin(uow: UnitOfWork, job) -> None:
     if job.params["destination"] != "list":
         jobs.set_reserved(uow, job.id, {})
         return
+    # the balance first, as every charge: an unlock committed since cannot then be reserved for again
+    charge_guard.lock_balances(uow, job.account_id, [CreditType.EMAIL])
     urls = jobs.pending_values(uow, job.id, "linkedin_url")
     known = people.find_many(uow, urls)  # someone we have never seen cannot be unlocked yet
     held = charge_guard.held(uow, job.account_id, [p.id for p in known.values()], EMAIL)

@@ -21,6 +21,8 @@ from backend.services.people import PersonRef
 from tests.conftest import make_store
 from tests.invariants import assert_ledger_invariants
 
+LEDGER = charge_guard.LEDGER
+
 
 def ref(url):
     return PersonRef.parse({"linkedin_url": url})
@@ -247,3 +249,55 @@ def test_r6_two_requests_taking_over_one_stale_idempotency_key_run_once(
     )
     claimed, errors = race(2, [claim, claim])
     assert claimed == [None] and [type(e) for e in errors] == [IdempotencyInProgress]
+
+
+@pytest.mark.parametrize("kind", ["post_export", "list_export"])
+def test_r23_a_reveal_landing_while_a_job_sizes_its_reservation_never_makes_it_refuse_what_fits(
+    store, world, db_url, monkeypatch, kind
+):
+    """A bulk job reserves what the account does not hold yet (R23). A reveal of one of its leads
+    commits between the job's read of what is held and its reservation: the job must not reserve
+    for that lead too, and then fail on credits the reveal has just spent for it."""
+    from backend.config import Settings
+    from backend.jobs.runner import run_job
+    from backend.services import bulk, list_exports, post_exports
+
+    [url] = world.people(1)
+    if kind == "post_export":
+        actor, field = world.account(email=1), "email"
+        lid, _ = setup_targets(store, actor)
+        engager = [{"linkedin_url": url, "full_name": None, "engagement": "like"}]
+        job = store.run(
+            lambda uow: post_exports.queue(uow, actor, "https://x.example/p", engager, "list", lid, False)
+        )
+    else:
+        actor, field = world.account(phone=1), "phone"
+        lid, _ = setup_targets(store, actor)
+        store.run(lambda uow: extension.add_to_list(uow, actor, lid, ref(url)))
+        job = store.run(lambda uow: list_exports.queue(uow, actor, lid, True, False))
+    reserve = bulk.reserve
+
+    def reserve_after_a_reveal(*args, **kwargs):
+        reveal = threading.Thread(
+            target=race,
+            args=(1, [lambda: store.run(lambda uow: extension.reveal(uow, actor, ref(url), [field]))]),
+        )
+        reveal.start()
+        reveal.join(1)  # SQLite, or once the job holds the balance first: the reveal waits for the job
+        return reserve(*args, **kwargs)
+
+    monkeypatch.setattr(bulk, "reserve", reserve_after_a_reveal)
+    try:
+        run_job(store, Settings(database_url=db_url), job["id"])
+    finally:
+        monkeypatch.undo()
+    done = store.run(lambda uow: jobs.get(uow, actor, job["id"]))
+    assert done["status"] == "succeeded", done.get("error")
+    with store.engine.connect() as conn:
+        debits = conn.execute(
+            select(func.count())
+            .select_from(LEDGER)
+            .where(LEDGER.c.credit_type == field, LEDGER.c.amount < 0, LEDGER.c.person_id.is_not(None))
+        ).scalar_one()
+    assert debits == 1  # the lead's unlock, charged once, by whichever came first (the other is refused)
+    assert_ledger_invariants(store)
