@@ -1,4 +1,5 @@
-"""The ledger invariants, asserted by SQL: balance = sum of entries, never negative, unique unlocks."""
+"""The ledger invariants, asserted by SQL: balance = sum of entries, never negative, unique unlocks, and
+each entry's balance_after the sum of the entries up to it (charges of one balance take turns)."""
 
 from sqlalchemy import text
 
@@ -17,6 +18,13 @@ def assert_ledger_invariants(store) -> None:
         negative_after = conn.execute(
             text("SELECT count(*) FROM ledger_entries WHERE balance_after < 0")
         ).scalar_one()
+        out_of_order = conn.execute(
+            text(
+                "SELECT count(*) FROM (SELECT balance_after, SUM(amount) OVER "
+                "(PARTITION BY account_id, credit_type ORDER BY id) AS running FROM ledger_entries) r "
+                "WHERE balance_after <> running"
+            )
+        ).scalar_one()
         duplicates = conn.execute(
             text(
                 "SELECT count(*) FROM (SELECT account_id, person_id, kind FROM unlocks "
@@ -25,4 +33,5 @@ def assert_ledger_invariants(store) -> None:
         ).scalar_one()
     assert mismatched == [], f"balance differs from the ledger's sum: {mismatched}"
     assert negative == 0 and negative_after == 0, "a balance went below zero"
+    assert out_of_order == 0, "an entry's balance_after is not the sum of the entries up to it"
     assert duplicates == 0, "an unlock exists twice"

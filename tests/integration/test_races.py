@@ -15,8 +15,16 @@ from backend.api import idempotency
 from backend.api.errors import IdempotencyInProgress
 from backend.domain.credits import MILLI, CreditType
 from backend.domain.errors import InsufficientCredits
-from backend.persistence.tables import CrmConnection, CrmDelivery, Job, ListLead, Unlock, utcnow
-from backend.services import charge_guard, extension, jobs, lists, uploads
+from backend.persistence.tables import (
+    CrmConnection,
+    CrmDelivery,
+    Job,
+    ListLead,
+    TrackedPerson,
+    Unlock,
+    utcnow,
+)
+from backend.services import accounts, charge_guard, credits, extension, jobs, lists, tracking, uploads
 from backend.services.people import PersonRef
 from tests.conftest import make_store
 from tests.invariants import assert_ledger_invariants
@@ -301,3 +309,91 @@ def test_r23_a_reveal_landing_while_a_job_sizes_its_reservation_never_makes_it_r
         ).scalar_one()
     assert debits == 1  # the lead's unlock, charged once, by whichever came first (the other is refused)
     assert_ledger_invariants(store)
+
+
+def tracking_in_use(store, actor):
+    """(tracked people active, tracking credits the ledger shows held), by SQL."""
+    with store.engine.connect() as conn:
+        active = conn.execute(
+            select(func.count()).select_from(TrackedPerson).where(TrackedPerson.active.is_(True))
+        ).scalar_one()
+        held = -conn.execute(
+            select(func.coalesce(func.sum(LEDGER.c.amount), 0)).where(
+                LEDGER.c.account_id == actor.account_id,
+                LEDGER.c.action.in_(("tracking_hold", "tracking_release")),
+            )
+        ).scalar_one()
+    return active, held
+
+
+def test_r20_eight_tracks_of_one_new_person_hold_one_credit(store, world):
+    actor = world.account(tracking=5)
+    url = "https://www.linkedin.com/in/never-seen"  # a person each track would create
+    track = lambda: store.run(lambda uow: tracking.track(uow, actor, [ref(url)]))  # noqa: E731
+    results, errors = race(8, [track] * 8)
+    assert errors == [] and sorted(r["tracked"] for r in results) == [0] * 7 + [1]
+    assert tracking_in_use(store, actor) == (1, 1 * MILLI)
+    assert store.run(lambda uow: credits.summary(uow, actor))["tracking"] == {
+        "total": 5,
+        "in_use": 1,
+        "free": 4,
+    }
+    assert_ledger_invariants(store)
+
+
+def test_r20_r21_tracks_racing_disables_of_one_person_hold_what_is_tracked(store, world):
+    actor = world.account(tracking=5)
+    [url] = world.people(1)
+    track = lambda: store.run(lambda uow: tracking.track(uow, actor, [ref(url)]))  # noqa: E731
+    disable = lambda: store.run(lambda uow: tracking.disable(uow, actor, [ref(url)]))  # noqa: E731
+    for _ in range(3):
+        _, errors = race(8, [track, disable] * 4)
+        assert errors == []
+        active, held = tracking_in_use(store, actor)
+        assert active in (0, 1) and held == active * MILLI
+        free = store.run(lambda uow: charge_guard.balances(uow, actor.account_id))[CreditType.TRACKING]
+        assert free == (5 - active) * MILLI
+    assert_ledger_invariants(store)
+
+
+def test_r2_grants_racing_charges_keep_every_balance_after_in_the_ledgers_order(store, world):
+    actor = world.account(email=5)
+    urls = world.people(20)
+    lid, _ = setup_targets(store, actor)
+    add = lambda u: store.run(lambda uow: extension.add_to_list(uow, actor, lid, ref(u)))  # noqa: E731
+    grant = lambda: store.run(  # noqa: E731
+        lambda uow: accounts.grant(uow, actor.account_id, CreditType.EMAIL, MILLI, "top-up")
+    )
+    results, errors = race(30, [lambda u=u: add(u) for u in urls] + [grant] * 10)
+    assert all(isinstance(e, InsufficientCredits) for e in errors)
+    charged = len(results) - 10
+    assert counts(store, actor)[:3] == (15 - charged, charged, charged)
+    assert_ledger_invariants(store)
+
+
+def test_r12_teammates_racing_list_and_crm_and_crm_export_charge_one_credit_and_deliver_each(store, world):
+    actor = world.account()
+    mate = world.teammate(actor)
+    [url] = world.people(1)
+    lid, cid = setup_targets(store, actor)
+    both = lambda who: store.run(lambda uow: extension.list_and_crm(uow, who, ref(url), lid, cid))  # noqa: E731
+    export = lambda who: store.run(lambda uow: extension.crm_export(uow, who, ref(url), cid))  # noqa: E731
+    calls = [lambda: both(actor), lambda: export(mate), lambda: both(mate), lambda: export(actor)] * 3
+    _, errors = race(12, calls)
+    assert errors == []
+    assert counts(store, actor) == (99, 1, 1, 12)
+    assert_ledger_invariants(store)
+
+
+def test_r18_confirms_racing_cancels_of_one_upload_let_exactly_one_win(store, world):
+    actor = world.account()
+    text = b"email\n" + b"".join(b"u%d@x.example\n" % i for i in range(3))
+    made = uploads.create(store, actor, io.BytesIO(text), enrich=False, validate=True, list_id=None)
+    confirm = lambda: store.run(lambda uow: uploads.confirm(uow, actor, made["id"]))  # noqa: E731
+    cancel = lambda: store.run(lambda uow: uploads.cancel(uow, actor, made["id"]))  # noqa: E731
+    done, errors = race(4, [confirm, cancel, confirm, cancel])
+    assert len(done) == 1 and [type(e).__name__ for e in errors] == ["Conflict"] * 3
+    upload = store.run(lambda uow: uow.execute(select(uploads.UPLOADS)).one())
+    made_jobs = store.run(lambda uow: uow.session.execute(select(func.count()).select_from(Job)).scalar_one())
+    assert (upload.status, made_jobs) in (("confirmed", 1), ("cancelled", 0))
+    assert (upload.job_id is not None) == (upload.status == "confirmed")
