@@ -397,3 +397,42 @@ def test_r18_confirms_racing_cancels_of_one_upload_let_exactly_one_win(store, wo
     made_jobs = store.run(lambda uow: uow.session.execute(select(func.count()).select_from(Job)).scalar_one())
     assert (upload.status, made_jobs) in (("confirmed", 1), ("cancelled", 0))
     assert (upload.job_id is not None) == (upload.status == "confirmed")
+
+
+def test_r15_r17_a_reveal_landing_while_an_upload_chunk_reads_what_is_held_is_not_validated_again(
+    store, world, db_url, monkeypatch
+):
+    """An upload enriching and validating a lead reads what the account holds, then charges. A reveal
+    of the lead's email commits in between: the enrichment finds it unlocked (free), and the email it
+    unlocked was validated then (R15), so its validation is covered too — one email credit in all,
+    as when either ran first."""
+    from adapters.validation.local import LocalEmailValidator
+    from backend.config import Settings
+    from backend.jobs.runner import run_job
+
+    actor = world.account(email=10)
+    [url] = world.people(1)
+    store.run(lambda uow: extension.people.resolve(uow, ref(url)))  # known: the reveal need not create them
+    csv = io.BytesIO(f"linkedin_url,email\n{url},\n".encode())
+    made = uploads.create(store, actor, csv, enrich=True, validate=True, list_id=None)
+    job = store.run(lambda uow: uploads.confirm(uow, actor, made["id"]))
+    unlocked_emails = uploads._unlocked_emails
+
+    def unlocked_emails_after_a_reveal(uow, *args):
+        if uow.write:  # the chunk's transaction, not the read before it
+            reveal = threading.Thread(
+                target=race,
+                args=(1, [lambda: store.run(lambda uow: extension.reveal(uow, actor, ref(url), ["email"]))]),
+            )
+            reveal.start()
+            reveal.join(1)  # SQLite, or once the chunk holds the balance: the reveal waits for the chunk
+        return unlocked_emails(uow, *args)
+
+    monkeypatch.setattr(uploads, "_unlocked_emails", unlocked_emails_after_a_reveal)
+    try:
+        run_job(store.with_ports(validator=LocalEmailValidator()), Settings(database_url=db_url), job["id"])
+    finally:
+        monkeypatch.undo()
+    assert store.run(lambda uow: jobs.get(uow, actor, job["id"]))["status"] == "succeeded"
+    assert store.run(lambda uow: charge_guard.balances(uow, actor.account_id))[CreditType.EMAIL] == 9 * MILLI
+    assert_ledger_invariants(store)
