@@ -24,6 +24,7 @@ from backend.persistence.tables import (
     Unlock,
     utcnow,
 )
+from backend.persistence.unit_of_work import UnitOfWork
 from backend.services import accounts, charge_guard, credits, extension, jobs, lists, tracking, uploads
 from backend.services.people import PersonRef
 from tests.conftest import make_store
@@ -436,3 +437,31 @@ def test_r15_r17_a_reveal_landing_while_an_upload_chunk_reads_what_is_held_is_no
     assert store.run(lambda uow: jobs.get(uow, actor, job["id"]))["status"] == "succeeded"
     assert store.run(lambda uow: charge_guard.balances(uow, actor.account_id))[CreditType.EMAIL] == 9 * MILLI
     assert_ledger_invariants(store)
+
+
+def test_r20_r21_the_credits_summary_read_while_a_track_commits_adds_up(store, world, monkeypatch):
+    """GET /v1/credits answers the tracking balance (the free credits) and the tracking credits in
+    use. A track committing right after the summary's first statement must not make it show a total
+    the account was never granted."""
+    actor = world.account(tracking=5)
+    [url] = world.people(1)
+    track = lambda: store.run(lambda uow: tracking.track(uow, actor, [ref(url)]))  # noqa: E731
+    tracked = []
+
+    def then_a_track(run):
+        def statement(uow, *args, **kwargs):
+            answer = run(uow, *args, **kwargs)
+            if not uow.write and not tracked:  # the summary's read, once
+                tracked.append(threading.Thread(target=race, args=(1, [track])))
+                tracked[0].start()
+                tracked[0].join(5)
+            return answer
+
+        return statement
+
+    monkeypatch.setattr(UnitOfWork, "fetch", then_a_track(UnitOfWork.fetch))
+    monkeypatch.setattr(UnitOfWork, "execute", then_a_track(UnitOfWork.execute))
+    summary = store.run(lambda uow: credits.summary(uow, actor), write=False)
+    monkeypatch.undo()
+    assert tracking_in_use(store, actor) == (1, MILLI)  # the track did commit meanwhile
+    assert summary["tracking"]["total"] == 5 and summary["balance"]["tracking"] == summary["tracking"]["free"]
