@@ -92,7 +92,8 @@ class IdempotencyDoc(BasePlugin):
         "schema": {"type": "string"},
         "description": "The same key with the same body replays the first answer and charges nothing "
         "again; with another body: 422 `idempotency_conflict`; while the first request runs: 409 "
-        "`idempotency_in_progress`. Per account, kept 24 hours; a 5xx answer frees the key.",
+        "`idempotency_in_progress`. Per account, kept 24 hours, at most 200 characters; a 5xx answer frees "
+        "the key.",
     }
     REPLAYED = {
         "description": "`true` when this answer is the replay of an earlier request with the same key",

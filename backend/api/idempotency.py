@@ -14,10 +14,12 @@ from flask import current_app, g, request
 from sqlalchemy import delete, select, update
 
 from backend.api.errors import IdempotencyConflict, IdempotencyInProgress
+from backend.domain.errors import InvalidInput
 from backend.persistence.statements import insert_one_if_absent
 from backend.persistence.tables import IdempotencyKey, utcnow
 
 KEYS = IdempotencyKey.__table__
+MAX_KEY = 200  # characters; a longer key is refused, never cut (two would share their first 200)
 STALE_RUNNING = timedelta(minutes=5)  # a claim whose request died (process killed) is taken over
 OPERATOR = "operator"
 
@@ -27,12 +29,17 @@ def claim():
     key = request.headers.get("Idempotency-Key")
     if request.method != "POST" or not key or not request.path.startswith("/v1/"):
         return None
+    if len(key) > MAX_KEY:
+        raise InvalidInput(
+            f"the Idempotency-Key header is at most {MAX_KEY} characters",
+            fields={"Idempotency-Key": [f"at most {MAX_KEY} characters"]},
+        )
     scope = g.actor.account_id if g.actor else OPERATOR  # operator routes have keys of their own
     digest = _request_digest()
     ttl = timedelta(hours=current_app.config["SETTINGS"].idempotency_ttl_hours)
-    row = _store().run(lambda uow: _claim(uow, scope, key[:200], digest, ttl))
+    row = _store().run(lambda uow: _claim(uow, scope, key, digest, ttl))
     if row is None:
-        g.idempotency = (scope, key[:200])
+        g.idempotency = (scope, key)
         return None
     response = current_app.response_class(row.body, status=row.status_code, content_type=row.content_type)
     response.headers["Idempotent-Replayed"] = "true"
@@ -86,7 +93,8 @@ def _claim(uow, account_id: str, key: str, digest: str, ttl: timedelta):
         )
     if row.request_hash != digest:
         raise IdempotencyConflict(
-            "this Idempotency-Key was used with a different request body; use a new key"
+            "this Idempotency-Key was used with a different request (another body or another route); "
+            "use a new key"
         )
     if row.state == "running":
         raise IdempotencyInProgress(

@@ -178,6 +178,19 @@ def test_r6_idempotency_key_replays_the_first_answer_and_charges_nothing(ext):
     assert (other.status_code, other.json["code"]) == (422, "idempotency_conflict")
 
 
+def test_r6_an_idempotency_key_past_200_characters_is_refused_not_cut(ext):
+    """Cut to 200, two long keys sharing their first 200 characters would replay each other's answer."""
+    long_a, long_b = "k" * 200 + "-a", "k" * 200 + "-b"
+    a = ext.post("/v1/extension/reveal", person(ext.urls[0]), **{"Idempotency-Key": long_a})
+    b = ext.post("/v1/extension/reveal", person(ext.urls[1]), **{"Idempotency-Key": long_b})
+    assert [(r.status_code, r.json["code"]) for r in (a, b)] == [(422, "validation_error")] * 2
+    assert "Idempotency-Key" in a.json["errors"] and ext.balance()["email"] == 100
+    route = ext.post("/v1/extension/crm-exports", person(ext.urls[0]), **{"Idempotency-Key": "k-2"})
+    other_route = ext.post("/v1/extension/reveal", person(ext.urls[0]), **{"Idempotency-Key": "k-2"})
+    assert other_route.json["code"] == "idempotency_conflict" and "route" in other_route.json["detail"]
+    assert route.status_code == 422
+
+
 def test_r6_idempotency_keys_are_scoped_to_the_account(api, ext):
     other = api.account()
     a = ext.post("/v1/extension/reveal", person(ext.urls[0]), **{"Idempotency-Key": "same"})
