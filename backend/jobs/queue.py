@@ -4,6 +4,7 @@ in our own tables, so a lost task is recovered from there (`recover`)."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from sqlalchemy.engine import make_url
 from backend.config import ROOT, Settings
 from backend.persistence.unit_of_work import Store
 from backend.services import jobs
+
+log = logging.getLogger(__name__)
 
 
 def queue_file(settings: Settings) -> str:
@@ -45,12 +48,17 @@ class JobQueue:
         self._run_job = run_job
 
     def enqueue(self, job_id: str) -> None:
-        """Call after the job's row is committed."""
-        self._run_job(job_id)
+        """Call after the job's row is committed. A queue that cannot take the task (Redis down) does
+        not fail the request: the job exists and stays queued, and the worker's next `recover` sends
+        it; answering 500 would free the Idempotency-Key, and the client's retry would make a twin."""
+        try:
+            self._run_job(job_id)
+        except Exception:  # noqa: BLE001
+            log.exception("job %s: not enqueued; the worker's recovery will run it", job_id)
 
     def recover(self) -> int:
         """Re-enqueue jobs a dead worker left behind (queued, or running past their lease)."""
         ids = self.store.run(lambda uow: jobs.stale(uow, datetime.now(UTC)))
         for job_id in ids:
-            self.enqueue(job_id)
+            self._run_job(job_id)
         return len(ids)

@@ -4,10 +4,15 @@ queue and on Redis, on both database engines."""
 import csv
 import io
 import time
+import uuid
 
 import pytest
 
+from backend.app import create_app
+from backend.jobs.queue import JobQueue
 from backend.services import post_exports
+from tests.conftest import app_settings, make_api, remove_queue_file
+from tests.processes import free_port
 
 
 def wait(client, job_id, limit=60):
@@ -274,3 +279,31 @@ def test_a_name_one_account_sends_is_never_shown_to_another(job_api):
     lead = b.post(f"/v1/extension/lists/{b_list}/leads", {"linkedin_url": url}).json["lead"]
     reveal = b.post("/v1/extension/reveal", {"linkedin_url": url}).json["person"]
     assert "A's private note" not in str(lead) + str(reveal)
+
+
+def test_a_job_whose_enqueue_fails_is_accepted_and_run_by_the_next_recovery(db_url):
+    """Redis down when the job is queued: the row is committed, so the answer is 202 (a 500 would free
+    the Idempotency-Key and the client's retry would make a second job); the worker's recovery runs it."""
+    name = "ll-test-" + uuid.uuid4().hex[:8]
+    down = app_settings(db_url, redis_url=f"redis://127.0.0.1:{free_port()}/0", queue_name=name)
+    app = create_app(down)
+    try:
+        api = make_api(app)
+        user = api.account()
+        body = {
+            "post_url": "https://www.linkedin.com/posts/x-1",
+            "engagers": engagers(api.directory(3)),
+            "destination": "csv",
+        }
+        r = user.post("/v1/extension/post-exports", body, **{"Idempotency-Key": "once"})
+        assert r.status_code == 202, r.json
+        again = user.post("/v1/extension/post-exports", body, **{"Idempotency-Key": "once"})
+        assert again.json["job"]["id"] == r.json["job"]["id"]
+        job_id = r.json["job"]["id"]
+        assert user.get(f"/v1/jobs/{job_id}").json["status"] == "queued"
+        up = app_settings(db_url, queue_name=name, queue_immediate=True)
+        assert JobQueue(app.extensions["store"], up).recover() == 1
+        assert user.get(f"/v1/jobs/{job_id}").json["status"] == "succeeded"
+    finally:
+        remove_queue_file(app_settings(db_url, queue_name=name))
+        app.extensions["store"].engine.dispose()
