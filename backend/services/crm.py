@@ -88,12 +88,14 @@ def deliveries(uow: UnitOfWork, actor: Actor, status: str | None, limit: int = 5
 
 
 def retry(uow: UnitOfWork, actor: Actor, delivery_id: str) -> dict:
-    """Re-queue a failed or dead delivery; it is sent again, and nothing is charged again."""
+    """Re-queue a failed or dead delivery; it is sent again, and nothing is charged again. The UPDATE
+    checks the status again: a concurrent retry may have re-queued it and a sender claimed it since
+    it was read, and resetting that claim would send it twice."""
     row = owned.get(uow, actor, CrmDelivery, delivery_id, "delivery")
     if row.status in ("failed", "dead"):
         uow.execute(
             update(DELIVERIES)
-            .where(DELIVERIES.c.id == row.id)
+            .where(DELIVERIES.c.id == row.id, DELIVERIES.c.status.in_(("failed", "dead")))
             .values(
                 status="pending",
                 attempts=0,

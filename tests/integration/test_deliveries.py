@@ -6,10 +6,11 @@ import time
 
 import pytest
 import standardwebhooks
+from sqlalchemy import update
 
 from backend.domain.credits import MILLI, CreditType
 from backend.jobs.deliveries import DeliverySender
-from backend.services import charge_guard, crm, extension
+from backend.services import charge_guard, crm, extension, outbox
 from backend.services.people import PersonRef
 from tests.conftest import app_settings
 from tests.receiver import Receiver
@@ -146,3 +147,43 @@ def test_r22_a_tracked_persons_job_change_reaches_the_webhook_signed(store, worl
     event = standardwebhooks.Webhook(conn["secret"]).verify(last["body"], last["headers"])
     assert event["type"] == "contact.job_change"
     assert event["data"]["after"]["company"] == "Elsewhere" and event["data"]["before"]["company"] == "Co 0"
+
+
+def test_a_retry_that_read_the_delivery_before_a_concurrent_retry_leaves_the_new_claim_alone(
+    store, world, db_url, monkeypatch
+):
+    """Two retries of one failed delivery at once: the first re-queues it and a sender claims it
+    before the second writes. The second must not reset the claim (attempts, lease), or a second
+    sender sends it again while the first one's outcome is thrown away."""
+    if db_url.startswith("sqlite"):
+        pytest.skip("SQLite runs one writing transaction at a time: the two retries cannot interleave")
+    receiver = Receiver()
+    try:
+        actor, _, delivery_id = export(store, world, receiver.url)
+        store.run(
+            lambda uow: uow.execute(
+                update(crm.DELIVERIES).where(crm.DELIVERIES.c.id == delivery_id).values(status="failed")
+            )
+        )
+        clock = Clock()
+        sender = DeliverySender(store, app_settings(db_url), clock=clock)
+        get, claims = crm.owned.get, []
+
+        def read_then_let_the_other_retry_and_a_sender_in(*args):
+            row = get(*args)
+            monkeypatch.setattr(crm.owned, "get", get)
+            store.run(lambda uow: crm.retry(uow, actor, delivery_id))
+            clock.advance(1)
+            claims.extend(store.run(lambda uow: outbox.claim_due(uow, sender.now(), sender.policy, 10)))
+            return row
+
+        monkeypatch.setattr(crm.owned, "get", read_then_let_the_other_retry_and_a_sender_in)
+        store.run(lambda uow: crm.retry(uow, actor, delivery_id))
+        [claim] = claims
+        sender.send(claim)
+        final = delivery(store, actor, delivery_id)
+        assert (final["status"], final["attempts"]) == ("delivered", 1)
+        clock.advance(1)
+        assert sender.run_once() == 0 and len(receiver.attempts) == 1
+    finally:
+        receiver.close()
