@@ -12,6 +12,8 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy.exc import DBAPIError
+
 from backend.config import Settings
 from backend.domain.credits import render
 from backend.domain.errors import InsufficientCredits
@@ -58,7 +60,12 @@ def run_job(store: Store, settings: Settings, job_id: str) -> None:
             "available": render(exc.available_milli),
         }
         _fail(store, kind, job_id, owned, now, error)
-    except Exception:
+    except Exception as exc:
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            # a database restart or failover: the step committed whole or not at all, so the job is
+            # resumed after its lease like a killed worker's; failed, an upload's rows would be lost
+            log.warning("job %s: lost the database connection; it resumes after its lease", job_id)
+            return
         log.exception("job %s failed", job_id)
         _fail(
             store,

@@ -3,7 +3,8 @@ the job over finishes it with exact money (R23, no credits created or charged tw
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import text, update
+from sqlalchemy.exc import OperationalError
 
 from backend.config import Settings
 from backend.domain.credits import MILLI, CreditType
@@ -34,6 +35,50 @@ def test_a_worker_past_its_lease_cannot_write_and_the_new_holder_finishes_exactl
     run_job(store, Settings(database_url=db_url, job_chunk_size=4), job["id"])  # worker B takes over
 
     assert store.run(lambda uow: jobs.renew(uow, job["id"], "worker-a", datetime.now(UTC), 300)) is None
+    done = store.run(lambda uow: jobs.get(uow, actor, job["id"]))
+    assert done["status"] == "succeeded" and done["progress"] == {"done": 10, "total": 10}
+    assert done["credits"]["charged"]["email"] == 10
+    balance = store.run(lambda uow: charge_guard.balances(uow, actor.account_id))[CreditType.EMAIL]
+    assert balance == 10 * MILLI
+    assert_ledger_invariants(store)
+
+
+def test_a_job_that_loses_its_database_connection_mid_chunk_is_resumed_not_failed(
+    store, world, db_url, monkeypatch
+):
+    """A database restart or failover mid-chunk is no fault of the job: the chunk rolled back, and
+    failing the job would throw away what the user asked for (an upload's rows are gone once it is
+    confirmed). It stays running under its lease, and the worker that takes it over finishes it."""
+    actor = world.account(email=20)
+    urls = world.people(10)
+    lid = store.run(lambda uow: lists.create(uow, actor, "L"))["id"]
+    engagers = [{"linkedin_url": u, "full_name": None, "engagement": "like"} for u in urls]
+    job = store.run(
+        lambda uow: post_exports.queue(uow, actor, "https://x.example/p", engagers, "list", lid, False)
+    )
+    add_many, calls = post_exports.lists.add_many, []
+
+    def lose_the_connection_in_the_second_chunk(uow, *args):
+        calls.append(1)
+        if len(calls) == 2:
+            if uow.dialect == "postgresql":
+                uow.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+            raise OperationalError("COMMIT", {}, Exception("disk I/O error"), connection_invalidated=True)
+        return add_many(uow, *args)
+
+    monkeypatch.setattr(post_exports.lists, "add_many", lose_the_connection_in_the_second_chunk)
+    settings = Settings(database_url=db_url, job_chunk_size=4)
+    run_job(store, settings, job["id"])
+
+    stopped = store.run(lambda uow: jobs.get(uow, actor, job["id"]))
+    assert stopped["status"] == "running" and stopped["progress"]["done"] == 4
+    store.run(
+        lambda uow: uow.execute(
+            update(jobs.JOBS).where(jobs.JOBS.c.id == job["id"]).values(lease_until=datetime.now(UTC))
+        )
+    )  # the lease lapses; the recovery enqueues the job again
+    run_job(store, settings, job["id"])
+
     done = store.run(lambda uow: jobs.get(uow, actor, job["id"]))
     assert done["status"] == "succeeded" and done["progress"] == {"done": 10, "total": 10}
     assert done["credits"]["charged"]["email"] == 10
