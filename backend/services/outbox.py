@@ -31,6 +31,9 @@ class Claimed:
     connection_id: str
 
 
+MAX_RETRY_AFTER = 86_400.0  # seconds: a CRM's Retry-After is honoured up to a day (1e12 overflowed the date)
+
+
 @dataclass(frozen=True)
 class Policy:
     max_attempts: int
@@ -39,9 +42,9 @@ class Policy:
     lease_seconds: float
 
     def backoff(self, attempts: int, retry_after: float | None, rng=random.random) -> float:
-        """Exponential with full jitter, never sooner than the CRM's Retry-After."""
+        """Exponential with full jitter, never sooner than the CRM's Retry-After (up to a day)."""
         delay = rng() * min(self.backoff_cap, self.backoff_base * 2 ** (attempts - 1))
-        return max(delay, retry_after or 0.0)
+        return max(delay, min(retry_after or 0.0, MAX_RETRY_AFTER))
 
 
 def claim_due(uow: UnitOfWork, now: datetime, policy: Policy, limit: int) -> list[Claimed]:

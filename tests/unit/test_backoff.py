@@ -16,3 +16,8 @@ def test_delays_are_capped():
 
 def test_a_crm_retry_after_is_honoured_even_when_jitter_picks_sooner():
     assert POLICY.backoff(1, 30.0, rng=lambda: 0.0) == 30.0
+
+
+def test_a_huge_retry_after_waits_a_day_at_most():
+    """Retry-After: 1000000000000 overflowed the next attempt's date and broke the sender's batch."""
+    assert POLICY.backoff(1, 1e12, rng=lambda: 0.0) == 86_400.0
