@@ -124,11 +124,13 @@ def notify_changes(uow: UnitOfWork, changes: dict[str, tuple[dict, dict]]) -> in
     changed = {url: ba for url, ba in changes.items() if any(ba[0].get(f) != ba[1].get(f) for f in WATCHED)}
     if not changed:
         return 0
-    watchers = uow.execute(
-        select(TRACKED.c.account_id, PEOPLE.c.id, PEOPLE.c.linkedin_url)
-        .join(PEOPLE, PEOPLE.c.id == TRACKED.c.person_id)
-        .where(TRACKED.c.active.is_(True), PEOPLE.c.linkedin_url.in_(list(changed)))
-    ).all()
+    urls, watchers = sorted(changed), []
+    for i in range(0, len(urls), 500):  # bounded statements: an import may change 100,000 people
+        watchers += uow.execute(
+            select(TRACKED.c.account_id, PEOPLE.c.id, PEOPLE.c.linkedin_url)
+            .join(PEOPLE, PEOPLE.c.id == TRACKED.c.person_id)
+            .where(TRACKED.c.active.is_(True), PEOPLE.c.linkedin_url.in_(urls[i : i + 500]))
+        ).all()
     now, rows, events = utcnow(), [], []
     for account_id, person_id, url in watchers:
         before, after = ({f: changed[url][i].get(f) for f in WATCHED} for i in (0, 1))

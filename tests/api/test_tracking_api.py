@@ -86,3 +86,24 @@ def test_r21_disabling_someone_not_tracked_frees_nothing(api):
     user = api.account(tracking=5)
     r = user.post("/v1/tracking/disable", people(urls))
     assert r.json["disabled"] == 0 and r.json["credits"]["balance"]["tracking"] == 5
+
+
+def test_r22_an_import_changing_more_people_than_one_statement_can_bind_notifies_not_a_500(api):
+    """PostgreSQL binds at most 65,535 parameters per statement; the import allows 100,000 people."""
+    rows = [
+        {
+            "linkedin_url": f"https://www.linkedin.com/in/p-{i}",
+            "full_name": "P",
+            "title": "Eng",
+            "company": "Co",
+        }
+        for i in range(70_000)
+    ]
+    assert api.admin.post("/v1/admin/directory", {"people": rows}).status_code == 200
+    user = api.account()
+    user.post("/v1/tracking", people([rows[-1]["linkedin_url"]]))
+    for row in rows:
+        row["company"] = "NewCo"
+    r = api.admin.post("/v1/admin/directory", {"people": rows})
+    assert r.status_code == 200 and r.json == {"created": 0, "updated": 70_000}
+    assert [n["kind"] for n in user.get("/v1/notifications").json["notifications"]] == ["job_change"]
