@@ -355,7 +355,7 @@ def hold_tracking(uow: UnitOfWork, actor: Actor, person_ids: list[str]) -> tuple
     Answers (newly tracked, already tracked)."""
     person_ids = sorted(set(person_ids))
     lock_balances(uow, actor.account_id, [CreditType.TRACKING])
-    active = set(_tracked(uow, actor.account_id, person_ids, active=True))
+    active = set(tracked(uow, actor.account_id, person_ids, active=True))
     new = [p for p in person_ids if p not in active]
     if not new:
         return [], sorted(active)
@@ -365,7 +365,7 @@ def hold_tracking(uow: UnitOfWork, actor: Actor, person_ids: list[str]) -> tuple
         available = balances(uow, actor.account_id)[CreditType.TRACKING]
         raise InsufficientCredits(str(CreditType.TRACKING), total, available)
     now = utcnow()
-    known = set(_tracked(uow, actor.account_id, new, active=False))
+    known = set(tracked(uow, actor.account_id, new, active=False))
     if known:
         uow.execute(
             update(TRACKED)
@@ -390,7 +390,7 @@ def release_tracking(uow: UnitOfWork, actor: Actor, person_ids: list[str]) -> li
     """R21: disabling tracking frees its credit at once. Answers the people actually released."""
     person_ids = sorted(set(person_ids))
     lock_balances(uow, actor.account_id, [CreditType.TRACKING])
-    active = _tracked(uow, actor.account_id, person_ids, active=True)
+    active = tracked(uow, actor.account_id, person_ids, active=True)
     if not active:
         return []
     now = utcnow()
@@ -409,7 +409,7 @@ def release_tracking(uow: UnitOfWork, actor: Actor, person_ids: list[str]) -> li
     return active
 
 
-def _tracked(uow: UnitOfWork, account_id: str, person_ids: list[str], active: bool) -> list[str]:
+def tracked(uow: UnitOfWork, account_id: str, person_ids: list[str], active: bool) -> list[str]:
     found: list[str] = []
     for i in range(0, len(person_ids), 500):
         found += uow.execute(

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from backend.domain.credits import CreditType, render
 from backend.domain.identity import canonical_linkedin_url
 from backend.domain.rules import TRACKING_HOLD, UNLOCK_COST, unlocks_for
-from backend.persistence.tables import LedgerEntry, ListLead, Person, TrackedPerson
+from backend.persistence.tables import LedgerEntry, ListLead, Person
 from backend.persistence.unit_of_work import UnitOfWork
 from backend.services import charge_guard, lists, people
 from backend.services.charge_guard import Actor
@@ -80,19 +80,7 @@ def estimate(uow: UnitOfWork, actor: Actor, action: str, refs: list[dict], optio
         unknown = 0
     maximum: Counter = Counter()
     if action == "track":
-        tracked = (
-            set(
-                uow.execute(
-                    select(TrackedPerson.person_id).where(
-                        TrackedPerson.account_id == actor.account_id,
-                        TrackedPerson.active.is_(True),
-                        TrackedPerson.person_id.in_(person_ids),
-                    )
-                ).scalars()
-            )
-            if person_ids
-            else set()
-        )
+        tracked = charge_guard.tracked(uow, actor.account_id, sorted(person_ids), active=True)
         maximum[CreditType.TRACKING] = TRACKING_HOLD * (len(person_ids) - len(tracked) + unknown)
         return _estimate_json(maximum, len(tracked))
     kinds = unlocks_for(action, options)

@@ -91,3 +91,17 @@ def test_r23_estimate_of_a_reveal_asking_a_field_twice_is_what_the_reveal_charge
     )
     assert r.json["max"] == {"email": 1, "phone": 0, "tracking": 0}
     assert user.post("/v1/extension/reveal", asked).json["credits"]["charged"]["email"] == 1
+
+
+def test_r23_estimate_of_tracking_more_known_people_than_one_statement_can_bind_is_not_a_500(api):
+    """PostgreSQL binds at most 65,535 parameters per statement; an estimate names up to 100,000 people."""
+    user = api.account(tracking=5)
+    urls = [f"https://www.linkedin.com/in/p-{i}" for i in range(70_000)]
+    saved = user.post("/v1/saved-searches", {"name": "s", "query": {}}).json["id"]
+    for i in range(0, len(urls), 10_000):  # free (R8), and every one of them becomes a known person
+        people = [{"linkedin_url": u} for u in urls[i : i + 10_000]]
+        assert user.post(f"/v1/saved-searches/{saved}/people", {"people": people}).status_code == 200
+    user.post("/v1/tracking", {"people": [{"linkedin_url": urls[0]}]})
+    r = user.post("/v1/estimates", {"action": "track", "people": [{"linkedin_url": u} for u in urls]})
+    assert r.status_code == 200
+    assert r.json == {"max": {"email": 0, "phone": 0, "tracking": 69_999}, "already_unlocked": 1}
