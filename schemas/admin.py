@@ -25,7 +25,12 @@ class UserSchema(Schema):
     id = fields.String()
     email = fields.String()
     role = fields.String()
-    api_token = fields.String(metadata={"description": "Shown once, at creation; only its hash is kept"})
+    api_token = fields.String(
+        metadata={
+            "description": "Shown once, at creation; only its hash is kept (an Idempotency-Key replay "
+            "answers without it)"
+        }
+    )
 
 
 class AccountResponse(Schema):

@@ -258,6 +258,24 @@ def test_api_tokens_are_stored_only_as_hashes(api, app):
     assert token not in hashes and all(len(h) == 64 for h in hashes)
 
 
+def test_api_tokens_are_not_kept_for_idempotent_replays_which_answer_without_them(api, app):
+    """The stored answer of a retried account or user creation held the token in clear for 24 hours,
+    and every replay showed it again."""
+    account = {"name": "t", "admin_email": "a@t.example"}
+    first = api.admin.post("/v1/admin/accounts", account, **{"Idempotency-Key": "acct-1"})
+    path = f"/v1/admin/accounts/{first.json['id']}/users"
+    user = api.admin.post(path, {"email": "m@t.example", "role": "member"}, **{"Idempotency-Key": "user-1"})
+    tokens = [first.json["users"][0]["api_token"], user.json["api_token"]]
+    with app.extensions["store"].engine.connect() as conn:
+        stored = " ".join(r[0] for r in conn.exec_driver_sql("SELECT body FROM idempotency_keys"))
+    assert not [t for t in tokens if t in stored]
+    again = api.admin.post("/v1/admin/accounts", account, **{"Idempotency-Key": "acct-1"})
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json["id"] == first.json["id"] and "api_token" not in again.json["users"][0]
+    again = api.admin.post(path, {"email": "m@t.example", "role": "member"}, **{"Idempotency-Key": "user-1"})
+    assert again.status_code == 201 and again.json["id"] == user.json["id"] and "api_token" not in again.json
+
+
 def test_me_names_the_tokens_account_and_user(api):
     user = api.account()
     assert user.get("/v1/me").json["account_id"] == user.account_id
