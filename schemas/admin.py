@@ -46,7 +46,10 @@ class CreateUserRequest(Schema):
 
 class GrantRequest(Schema):
     credit_type = CreditType(required=True)
-    amount = CreditAmount(required=True)
+    amount = CreditAmount(
+        required=True,
+        validate=validate.Range(min=0, min_inclusive=False, error="a grant must be more than 0"),
+    )
     note = fields.String(validate=validate.Length(max=500))
 
 

@@ -54,6 +54,14 @@ def test_grants_are_positive_ledger_entries(api):
     assert user.balance()["email"] == 2.5
 
 
+def test_a_zero_grant_is_a_422_and_writes_no_ledger_entry(api):
+    """Grants are positive ledger entries (api.md); a zero grant answered 201 with an entry of 0."""
+    user = api.account(email=5)
+    r = api.admin.post(f"/v1/admin/accounts/{user.account_id}/grants", {"credit_type": "email", "amount": 0})
+    assert r.status_code == 422 and "amount" in r.json["errors"]
+    assert [e["amount"] for e in user.get("/v1/credits/ledger").json["entries"]] == [5, 10, 5]
+
+
 def test_r6_an_operator_grant_retried_with_its_idempotency_key_grants_once(api):
     user = api.account(email=0)
     grant = {"credit_type": "email", "amount": 10}
