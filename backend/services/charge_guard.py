@@ -1,8 +1,8 @@
 """THE place credits move (R2–R6). Nothing else writes balances or the ledger.
 
 How it stays race-free on both engines:
-- every transaction that may charge first locks the account's balance rows of the credit types it
-  touches (`SELECT … FOR UPDATE` in a fixed order on PostgreSQL; SQLite's `BEGIN IMMEDIATE` already
+- every transaction that may charge first locks the account's balance rows, of every credit type
+  (`SELECT … FOR UPDATE` in a fixed order on PostgreSQL; SQLite's `BEGIN IMMEDIATE` already
   makes the transaction the only writer): one account's charges run one after the other, and no two
   charging transactions wait on each other crosswise (balance rows before unlocks, always);
 - the primary key of `unlocks` (account, person, kind) decides who pays: a plain charge inserts the
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from backend.domain.credits import CREDIT_TYPES, CreditType, UnlockKind
 from backend.domain.errors import InsufficientCredits
@@ -272,23 +272,20 @@ def _draw(uow, actor, action, credit_type, items, balance_now, reserved, now) ->
 
 
 def lock_balances(uow: UnitOfWork, account_id: str, types: Iterable[CreditType]) -> dict[CreditType, int]:
-    """Take the account's balance rows for these types, in a fixed order (no deadlock between two
-    charging transactions), and answer their amounts."""
-    stmt = _locking(uow.dialect, tuple(str(t) for t in types))
-    return {CreditType(t): amount for t, amount in uow.fetch(stmt, {"a": account_id})}
+    """Take the account's balance rows, all of them, in a fixed order (no deadlock between two
+    charging transactions), and answer the amounts of these types. All of them: a charge of one type
+    then waits for a charge of another, so one account's ledger entries commit in the order of their
+    ids, and a reader paging the ledger by id never finds an entry committed below a page it read."""
+    wanted = {str(t) for t in types}
+    rows = uow.fetch(_locking(uow.dialect), {"a": account_id})
+    return {CreditType(t): amount for t, amount in rows if t in wanted}
 
 
 @cache
-def _locking(dialect: str, types: tuple[str, ...]):
-    """`lock_balances`' statement, built once per engine and set of types (every charge runs it), with
-    equalities: an IN list is expanded again at every execution."""
+def _locking(dialect: str):
+    """`lock_balances`' statement, built once per engine (every charge runs it)."""
     column = BALANCES.c.credit_type
-    of_types = or_(*(column == t for t in types))
-    stmt = (
-        select(column, BALANCES.c.amount)
-        .where(BALANCES.c.account_id == bindparam("a"), of_types)
-        .order_by(column)
-    )
+    stmt = select(column, BALANCES.c.amount).where(BALANCES.c.account_id == bindparam("a")).order_by(column)
     return stmt if dialect == "sqlite" else stmt.with_for_update()
 
 

@@ -465,3 +465,46 @@ def test_r20_r21_the_credits_summary_read_while_a_track_commits_adds_up(store, w
     monkeypatch.undo()
     assert tracking_in_use(store, actor) == (1, MILLI)  # the track did commit meanwhile
     assert summary["tracking"]["total"] == 5 and summary["balance"]["tracking"] == summary["tracking"]["free"]
+
+
+def test_ledger_pages_read_while_a_charge_of_another_credit_type_commits_lose_no_entry(store, world):
+    """GET /v1/credits/ledger pages newest first by id. An email charge still open while a tracking
+    hold of the same account commits must not leave its entry below a page already read: a reader
+    that pages down, then reads the top again down to what it had seen, has seen every entry."""
+    actor = world.account(email=10, tracking=5)
+    urls = world.people(2)
+    charged, page_read = threading.Event(), threading.Event()
+
+    def slow_reveal(uow):
+        extension.reveal(uow, actor, ref(urls[0]), ["email"])
+        charged.set()  # its ledger entry is written, its transaction still open
+        page_read.wait(10)
+
+    reveal = threading.Thread(target=race, args=(1, [lambda: store.run(slow_reveal)]))
+    reveal.start()
+    assert charged.wait(10)
+    track = threading.Thread(
+        target=race, args=(1, [lambda: store.run(lambda uow: tracking.track(uow, actor, [ref(urls[1])]))])
+    )
+    track.start()
+    track.join(1)  # SQLite, or once the reveal holds the account's balances: the track waits for it
+
+    def pages():
+        seen, cursor = [], None
+        while True:
+            page = store.run(lambda uow: credits.ledger(uow, actor, None, 2, cursor), write=False)
+            seen += [int(e["id"]) for e in page["entries"]]
+            if not page["next_cursor"]:
+                return seen
+            cursor = int(page["next_cursor"])
+
+    first = pages()
+    page_read.set()
+    reveal.join(10)
+    track.join(10)
+    top = max(first)
+    again = [i for i in pages() if i > top]
+    every = store.run(
+        lambda uow: [int(e["id"]) for e in credits.ledger(uow, actor, None, 500, None)["entries"]]
+    )
+    assert sorted(first + again) == sorted(every)
