@@ -35,6 +35,8 @@ def _sqlite_engine(url: str, path: str | None, **kw) -> Engine:
         cur.execute("PRAGMA busy_timeout=60000")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
+        # SQLite's own lower() folds ASCII only; searches fold text as PostgreSQL's lower() does
+        dbapi_conn.create_function("unicode_lower", 1, _lower, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
@@ -43,3 +45,7 @@ def _sqlite_engine(url: str, path: str | None, **kw) -> Engine:
         conn.connection.driver_connection.execute(begin)
 
     return engine
+
+
+def _lower(value):
+    return value.lower() if isinstance(value, str) else value

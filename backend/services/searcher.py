@@ -49,11 +49,11 @@ def search(
         PEOPLE.c.id.label("person_id"),
     ).select_from(DIRECTORY.outerjoin(PEOPLE, PEOPLE.c.linkedin_url == d.linkedin_url))
     if q:
-        stmt = stmt.where(or_(*(_contains(c, q) for c in (d.full_name, d.title, d.company))))
+        stmt = stmt.where(or_(*(_contains(uow, c, q) for c in (d.full_name, d.title, d.company))))
     if title:
-        stmt = stmt.where(_contains(d.title, title))
+        stmt = stmt.where(_contains(uow, d.title, title))
     if company:
-        stmt = stmt.where(_contains(d.company, company))
+        stmt = stmt.where(_contains(uow, d.company, company))
     if cursor:
         stmt = stmt.where(d.linkedin_url > _decode_cursor(cursor))
     limit = max(1, min(limit, MAX_LIMIT))
@@ -151,11 +151,13 @@ def _present(column):
     return and_(column.is_not(None), column != "")
 
 
-def _contains(column, text: str):
-    """Case-insensitive substring match spelled the same on SQLite and PostgreSQL (no ILIKE); the
-    user's `%`, `_` and `\\` are literal."""
+def _contains(uow: UnitOfWork, column, text: str):
+    """Case-insensitive substring match (no ILIKE), letters beyond ASCII too: PostgreSQL's lower(), and
+    on SQLite, whose lower() folds ASCII only, the connection's `unicode_lower` (persistence/db.py).
+    The user's `%`, `_` and `\\` are literal."""
     escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return func.lower(column).like(f"%{escaped}%", escape="\\")
+    lower = func.unicode_lower if uow.dialect == "sqlite" else func.lower
+    return lower(column).like(f"%{escaped}%", escape="\\")
 
 
 def _encode_cursor(linkedin_url: str) -> str:

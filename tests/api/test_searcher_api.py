@@ -105,6 +105,16 @@ def test_search_free_text_and_filters_are_case_insensitive_and_wildcards_literal
     assert names(q="nobody here") == []
 
 
+def test_search_is_case_insensitive_beyond_ascii(api):
+    person = {"linkedin_url": URL.format("e"), "full_name": "Élodie Ångström", "title": "CTO"}
+    assert (
+        api.admin.post("/v1/admin/directory", {"people": [{**person, "company": "ÉCOLE"}]}).status_code == 200
+    )
+    client = api.account()
+    for args in ({"q": "ÉCOLE"}, {"company": "école"}, {"q": "élodie ångström"}, {"q": "ÅNGSTRÖM"}):
+        assert [p["full_name"] for p in search(client, **args)["people"]] == ["Élodie Ångström"], args
+
+
 def test_search_cursor_pages_have_no_duplicates_and_no_gaps(api):
     urls = api.directory(23)
     client = api.account()
