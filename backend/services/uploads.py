@@ -267,10 +267,6 @@ def process(uow: UnitOfWork, job, items: list) -> tuple[dict, Counter, dict | No
     actor = bulk.actor_of(job)
     found = _people(uow, [i.payload for i in items])
     ids = list({p.id: p for p in found.values()})
-    # the balance rows before reading what is held (after the people, as every charge): else a reveal
-    # committing between this read and the charge leaves the enrichment free yet the email it
-    # unlocked, validated then (R15), validated and charged again
-    charge_guard.lock_balances(uow, actor.account_id, [CreditType.EMAIL])
     before = charge_guard.held(uow, actor.account_id, ids, (UnlockKind.EMAIL, UnlockKind.VALIDATION))
     unlocked = _unlocked_emails(
         uow, actor.account_id, [i.payload["email"] for i in items if i.payload["email"]]
@@ -366,6 +362,10 @@ def _validate(uow, job, actor, items, found, enriched, before, unlocked, reserve
         covered = (
             (person.id, UnlockKind.EMAIL) in before
             or (person.id, UnlockKind.VALIDATION) in before
+            # the enrichment found the email unlocked, read with the balance rows taken: a reveal
+            # committed since `before` was read (no earlier lock here: the enrichment names people
+            # first, as every charge does, and balance rows before that would deadlock a reveal)
+            or (held is not None and held.reasons[UnlockKind.EMAIL].code is ReasonCode.ALREADY_UNLOCKED)
             or (email and email_key(email) in unlocked)
         )
         if email and not covered:

@@ -508,3 +508,111 @@ def test_ledger_pages_read_while_a_charge_of_another_credit_type_commits_lose_no
         lambda uow: [int(e["id"]) for e in credits.ledger(uow, actor, None, 500, None)["entries"]]
     )
     assert sorted(first + again) == sorted(every)
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # SQLite: one writer, nothing interleaves
+def test_r6_an_upload_chunk_and_a_reveal_naming_one_person_never_deadlock(store, world, db_url, monkeypatch):
+    """A reveal names a person its lookup found (an UPDATE of the people row), then takes the account's
+    balance rows to charge. An upload chunk enriching that person must take them in the same order:
+    holding the balance rows while it names the person waits for the reveal crosswise, a deadlock
+    PostgreSQL breaks by aborting one of the two (retried, but each time one loses)."""
+    from adapters.validation.local import LocalEmailValidator
+    from backend.config import Settings
+    from backend.jobs.runner import run_job
+    from backend.persistence import unit_of_work
+    from backend.services import unlocking
+
+    actor = world.account(email=10)
+    [url] = world.people(1)
+    store.run(lambda uow: extension.people.resolve(uow, ref(url)))  # known, and not named yet
+    made = uploads.create(
+        store, actor, io.BytesIO(f"linkedin_url\n{url}\n".encode()), enrich=True, validate=False, list_id=None
+    )
+    job = store.run(lambda uow: uploads.confirm(uow, actor, made["id"]))
+    deadlocks, transient = [], unit_of_work.is_transient
+    monkeypatch.setattr(
+        unit_of_work,
+        "is_transient",
+        lambda exc: (
+            (deadlocks.append(exc) if getattr(exc.orig, "sqlstate", None) == "40P01" else None)
+            or transient(exc)
+        ),
+    )
+    named, original_name_people, reveal_thread = threading.Event(), unlocking._name_people, []
+
+    def name_people(uow, people, contacts):
+        original_name_people(uow, people, contacts)
+        if threading.current_thread() is not threading.main_thread() and not named.is_set():
+            named.set()  # the reveal holds the person's row and has not taken the balance rows yet
+            time.sleep(1.5)
+
+    def reveal_named_first(*args, **kwargs):
+        if not reveal_thread:  # the chunk's transaction, before it reads what is held
+            reveal_thread.append(
+                threading.Thread(
+                    target=race,
+                    args=(
+                        1,
+                        [lambda: store.run(lambda uow: extension.reveal(uow, actor, ref(url), ["email"]))],
+                    ),
+                )
+            )
+            reveal_thread[0].start()
+            assert named.wait(10)
+        return people_of(*args, **kwargs)
+
+    people_of = uploads._people
+    monkeypatch.setattr(unlocking, "_name_people", name_people)
+    monkeypatch.setattr(uploads, "_people", reveal_named_first)
+    try:
+        run_job(store.with_ports(validator=LocalEmailValidator()), Settings(database_url=db_url), job["id"])
+        reveal_thread[0].join(10)
+    finally:
+        monkeypatch.undo()
+    assert store.run(lambda uow: jobs.get(uow, actor, job["id"]))["status"] == "succeeded"
+    assert deadlocks == []
+    assert store.run(lambda uow: charge_guard.balances(uow, actor.account_id))[CreditType.EMAIL] == 9 * MILLI
+    assert_ledger_invariants(store)
+
+
+def test_r15_r17_a_reveal_landing_between_an_upload_chunks_read_and_its_enrichment_is_not_validated_again(
+    store, world, db_url, monkeypatch
+):
+    """As above, the reveal committing after the chunk read what the account holds and before its
+    enrichment charges: the enrichment finds the email unlocked (free), so its validation is covered
+    (R15) — one email credit in all, as when either ran first."""
+    from adapters.validation.local import LocalEmailValidator
+    from backend.config import Settings
+    from backend.jobs.runner import run_job
+
+    actor = world.account(email=10)
+    [url] = world.people(1)
+    store.run(lambda uow: extension.people.resolve(uow, ref(url)))
+    made = uploads.create(
+        store,
+        actor,
+        io.BytesIO(f"linkedin_url,email\n{url},\n".encode()),
+        enrich=True,
+        validate=True,
+        list_id=None,
+    )
+    job = store.run(lambda uow: uploads.confirm(uow, actor, made["id"]))
+    enrich = uploads.unlock_many
+
+    def enrich_after_a_reveal(uow, *args, **kwargs):
+        reveal = threading.Thread(
+            target=race,
+            args=(1, [lambda: store.run(lambda uow: extension.reveal(uow, actor, ref(url), ["email"]))]),
+        )
+        reveal.start()
+        reveal.join(1)  # SQLite: the reveal waits for the chunk
+        return enrich(uow, *args, **kwargs)
+
+    monkeypatch.setattr(uploads, "unlock_many", enrich_after_a_reveal)
+    try:
+        run_job(store.with_ports(validator=LocalEmailValidator()), Settings(database_url=db_url), job["id"])
+    finally:
+        monkeypatch.undo()
+    assert store.run(lambda uow: jobs.get(uow, actor, job["id"]))["status"] == "succeeded"
+    assert store.run(lambda uow: charge_guard.balances(uow, actor.account_id))[CreditType.EMAIL] == 9 * MILLI
+    assert_ledger_invariants(store)
