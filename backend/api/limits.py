@@ -29,8 +29,10 @@ def apply_body_limit() -> None:
     """before_request: the limit for this route; reading past it is a 413 naming the limit."""
     view = current_app.view_functions.get(request.endpoint or "")
     request.max_content_length = limit = getattr(view, "body_limit", SINGLE)
-    if request.content_length is None and request.mimetype != "multipart/form-data":
+    chunked = "HTTP_TRANSFER_ENCODING" in request.environ and request.content_length is None
+    if chunked and request.mimetype != "multipart/form-data":
         # A body without Content-Length (chunked) is read only up to the limit, and werkzeug hands on
-        # what it read without a word; one byte more on the wire means it was larger.
+        # what it read without a word; one byte more on the wire means it was larger. Only then: a
+        # request without either header has no body, and every GET (/v1/me) would pay for the read.
         if len(request.get_data()) == limit and request.environ["wsgi.input"].read(1):
             raise RequestEntityTooLarge()

@@ -149,6 +149,26 @@ def test_a_chunked_body_past_the_limit_is_413_naming_it_not_invalid_json(api):
     assert user.balance()["email"] == 100 and user.get("/v1/tracking").json["tracked"] == []
 
 
+class Unreadable(io.BytesIO):
+    def read(self, *args):
+        raise AssertionError("the request's body was read")
+
+    readline = readinto = read1 = read
+
+
+def test_a_get_without_a_body_never_reads_the_input(api):
+    """Only a chunked body is read up front (to see it past the limit): a GET without Content-Length,
+    as gunicorn hands on every GET (the stream terminated), must not pay for reading it — GET /v1/me
+    is the benchmarked no-op."""
+    user = api.account()
+    r = api.raw.get(
+        "/v1/me",
+        headers=user.headers,
+        environ_overrides={"wsgi.input": Unreadable(), "wsgi.input_terminated": True},
+    )
+    assert r.status_code == 200 and r.json["account_id"] == user.account_id
+
+
 def test_bulk_routes_accept_more_than_64_kib(api):
     rows = [
         {
