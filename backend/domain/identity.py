@@ -17,10 +17,11 @@ _SLUG = re.compile(r"^[^\s/?#%\x00-\x1f\x7f]{1,200}$")
 def canonical_linkedin_url(raw: str) -> str:
     """Fold any spelling of a LinkedIn profile URL to `https://www.linkedin.com/in/<slug>` (R1).
 
-        Scheme, `www`/country subdomain, case, query, fragment, trailing slash and whatever follows
-        the slug (`/details/…`, `/overlay/…`) are dropped; the slug is percent-decoded and put in Unicode
-    NFC form (the same name typed composed or decomposed is one person). Anything that
-        is not an `/in/` profile on linkedin.com raises InvalidProfileUrl.
+    Scheme, `www`/country subdomain, case, query, fragment, trailing slash and whatever follows
+    the slug (`/details/…`, `/overlay/…`) are dropped; the slug is percent-decoded once and put in
+    Unicode NFC form (the same name typed composed or decomposed is one person); a slug still
+    holding `%` is refused. Anything that is not an `/in/` profile on linkedin.com raises
+    InvalidProfileUrl.
     """
     if not isinstance(raw, str) or not raw.strip() or len(raw) > 2048:
         raise InvalidProfileUrl("a LinkedIn profile URL is required")
