@@ -26,6 +26,7 @@ _CHUNK = 64 * 1024
 _FORMULA_PREFIXES = ("=", "+", "-", "@")  # cells are stripped first, so no \t or \r
 _EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 _CONTROL_BYTES = re.compile(rb"[\x01-\x08\x0e-\x1f\x7f]")  # \v and \f: in-cell breaks in some exports
+_EMPTY_LINE = re.compile(r"[\s,;]*")  # Excel writes an empty row as its delimiters
 
 # Normalised header (lower-case, letters and digits only) -> the field it fills.
 _HEADER_ALIASES = {
@@ -88,7 +89,7 @@ def read_leads(stream: BinaryIO, limits: Limits = DEFAULT_LIMITS) -> Iterator[Le
     lines = _RecordLines(_decoded_lines(stream, limits), limits.max_line_bytes)
     skipped = 0
     for first in lines:
-        if first.strip():
+        if not _EMPTY_LINE.fullmatch(first):
             break
         skipped += 1
         lines.start_record(skipped + 1)

@@ -99,6 +99,14 @@ def test_matches_headers_loosely_and_joins_first_and_last_names():
     ]
 
 
+def test_empty_rows_above_the_header_are_skipped_though_excel_writes_their_delimiters():
+    text = ",,\r\n;;\r\n\r\nLinkedIn URL,Email,Name\r\nlinkedin.com/in/ann-lee,,Ann\r\n,,\r\n"
+    assert rows(csv_bytes(text)) == [LeadRow(5, ANN_URL, ANN_URL, None, "Ann", None, None)]
+    with pytest.raises(LeadFileError) as caught:
+        read_leads(io.BytesIO(b",,,\r\n;;;\r\n"))
+    assert caught.value.code == "empty_file"
+
+
 def test_the_first_non_empty_of_two_email_columns_is_used():
     text = "Email,Work Email\n,ann@example.com\n"
     assert rows(csv_bytes(text))[0].email == "ann@example.com"
