@@ -264,8 +264,8 @@ def _decoded_lines(stream: BinaryIO, limits: Limits) -> Iterator[str]:
     """Physical lines as text ending in a single "\\n", whatever the encoding and line endings.
 
     UTF-8 (BOM or not) and UTF-16 with a BOM are decoded as such; a file whose first 64 KiB are
-    not valid UTF-8 is Latin-1. In a UTF-8 file, a later line that is not valid UTF-8 is decoded
-    as Latin-1 on its own, since exports concatenated from several tools do that.
+    not valid UTF-8 is Latin-1 (`_legacy`). In a UTF-8 file, a later line that is not valid UTF-8
+    is decoded as Latin-1 on its own, since exports concatenated from several tools do that.
     """
     chunks = _raw_chunks(stream, limits.max_bytes)
     sample = b""
@@ -294,12 +294,21 @@ def _decoded_lines(stream: BinaryIO, limits: Limits) -> Iterator[str]:
         latin1 = True
     for line in _split_lines(body, limits.max_line_bytes):
         if latin1:
-            yield line.decode("latin-1") + "\n"
+            yield _legacy(line) + "\n"
             continue
         try:
             yield line.decode("utf-8") + "\n"
         except UnicodeDecodeError:
-            yield line.decode("latin-1") + "\n"
+            yield _legacy(line) + "\n"
+
+
+def _legacy(line: bytes) -> str:
+    """Latin-1 as Windows writes it (Excel's "CSV" is the ANSI code page, cp1252): bytes 0x80-0x9f
+    are ’ – € …, not control characters; a line with one of cp1252's five unused bytes is Latin-1."""
+    try:
+        return line.decode("cp1252")
+    except UnicodeDecodeError:
+        return line.decode("latin-1")
 
 
 def _looks_binary(sample: bytes) -> bool:

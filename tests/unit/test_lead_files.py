@@ -61,6 +61,14 @@ def test_reads_latin1_files():
     assert (row.email, row.full_name) == ("jose@example.es", "José Müller")
 
 
+def test_excel_ansi_files_are_read_as_windows_1252_not_as_control_characters():
+    data = "Email;Name;Company\r\nsean@x.ie;Seán O’Brien – CEO;Café €uro\r\n".encode("cp1252")
+    [row] = rows(data)
+    assert (row.full_name, row.company) == ("Seán O’Brien – CEO", "Café €uro")
+    [row] = rows(b"Email,Name\nx@example.com,A\x81B\xe9\n")  # 0x81: unused in cp1252
+    assert row.full_name == "A\x81Bé"
+
+
 def test_a_latin1_line_deep_in_an_otherwise_ascii_file_is_still_decoded():
     lines = [f"p{i}@example.com,Person {i}" for i in range(3000)]
     lines.append("jose@example.es,José")
