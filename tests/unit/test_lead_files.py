@@ -183,6 +183,14 @@ def test_a_nul_byte_past_the_first_64_kib_makes_a_bad_row_not_a_failed_upload():
     assert result[5001].email == "b@example.com"
 
 
+def test_a_stray_nul_byte_near_the_start_makes_a_bad_row_not_a_binary_file():
+    data = b"Email,Name\n" + b"".join(b"p%d@example.com,Person %d\n" % (i, i) for i in range(50))
+    data = data.replace(b"Person 1\n", b"Per\x00son 1\n", 1)
+    result = rows(data)
+    assert len(result) == 50 and result[1] == BadRow(3, "contains binary data (NUL bytes)")
+    assert all(isinstance(r, LeadRow) for r in result[:1] + result[2:])
+
+
 def test_a_cell_over_the_csv_field_limit_is_one_bad_row():
     data = b"Email,Note\na@example.com,ok\nb@example.com," + b"z" * 200_000 + b"\nc@example.com,ok\n"
     result = rows(data, Limits(max_line_bytes=300_000))
