@@ -30,8 +30,30 @@ _EMPTY_LINE = re.compile(r"[\s,;]*")  # Excel writes an empty row as its delimit
 
 # Normalised header (lower-case, letters and digits only) -> the field it fills.
 _HEADER_ALIASES = {
-    "linkedin_url": ("linkedin", "linkedinurl", "linkedinprofile", "profileurl", "linkedinprofileurl", "url"),
-    "email": ("email", "emailaddress", "mail", "workemail"),
+    "linkedin_url": (  # ours, then Apollo's and other tools' exports
+        "linkedin",
+        "linkedinurl",
+        "linkedinprofile",
+        "profileurl",
+        "linkedinprofileurl",
+        "url",
+        "personlinkedinurl",
+        "linkedinlink",
+        "profilelink",
+    ),
+    "email": (  # English, then German, French and Spanish spreadsheets
+        "email",
+        "emailaddress",
+        "mail",
+        "workemail",
+        "businessemail",
+        "emailadresse",
+        "adresseemail",
+        "courriel",
+        "correo",
+        "correoelectrónico",
+        "correoelectronico",
+    ),
     "full_name": ("name", "fullname"),
     "first_name": ("firstname", "givenname"),
     "last_name": ("lastname", "surname"),

@@ -107,6 +107,22 @@ def test_matches_headers_loosely_and_joins_first_and_last_names():
     ]
 
 
+@pytest.mark.parametrize(
+    "url_header,email_header",
+    [
+        ("Person Linkedin Url", "Email"),  # Apollo's export
+        ("LinkedIn Link", "E-Mail-Adresse"),  # German Excel
+        ("Profile Link", "Adresse e-mail"),  # French
+        ("LinkedIn", "Correo electrónico"),  # Spanish
+    ],
+)
+def test_exports_of_other_tools_and_languages_are_read_by_both_identity_columns(url_header, email_header):
+    """A missed URL column keys the rows by email: the account would pay again for people it holds."""
+    text = f"{url_header},{email_header}\nlinkedin.com/in/ann-lee,ann@example.com\n"
+    [row] = rows(csv_bytes(text))
+    assert (row.linkedin_url, row.email) == (ANN_URL, "ann@example.com")
+
+
 def test_empty_rows_above_the_header_are_skipped_though_excel_writes_their_delimiters():
     text = ",,\r\n;;\r\n\r\nLinkedIn URL,Email,Name\r\nlinkedin.com/in/ann-lee,,Ann\r\n,,\r\n"
     assert rows(csv_bytes(text)) == [LeadRow(5, ANN_URL, ANN_URL, None, "Ann", None, None)]
