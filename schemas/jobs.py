@@ -25,7 +25,7 @@ class PostExportRequest(Schema):
         ),
     )
     destination = fields.String(required=True, validate=validate.OneOf(["list", "csv"]))
-    list_id = fields.String(validate=validate.Length(min=1, max=36))
+    list_id = fields.String(allow_none=True, validate=validate.Length(min=1, max=36))  # null: none
     allow_partial = fields.Boolean(
         load_default=False,
         metadata={

@@ -34,9 +34,10 @@ def settings() -> Settings:
 
 def multipart(form_schema, file_field: str = "file") -> tuple[dict, object]:
     """The form fields (validated by their schema) and the uploaded file of a multipart request; a
-    missing file or a bad field is a 422 naming it, before anything is read."""
+    missing file or a bad field is a 422 naming it, before anything is read. A field sent empty is a
+    field not given, as HTML forms and FormData send an unset option (`list_id=`)."""
     try:
-        form = form_schema().load(request.form.to_dict())
+        form = form_schema().load({k: v for k, v in request.form.to_dict().items() if v != ""})
     except ValidationError as exc:
         raise InvalidInput("the form has invalid fields", fields=exc.messages) from exc
     upload = request.files.get(file_field)

@@ -78,6 +78,7 @@ def test_r14_post_export_to_csv_is_free_and_holds_no_emails(fifty):
         "post_url": "https://www.linkedin.com/posts/x-123",
         "engagers": engagers(fifty.urls[10:20], "comment"),
         "destination": "csv",
+        "list_id": None,  # what a client with no list selected sends
     }
     job = wait(fifty, fifty.post("/v1/extension/post-exports", body).json["job"]["id"])
     assert job["status"] == "succeeded" and job["credits"]["charged"]["email"] == 0

@@ -159,6 +159,8 @@ def test_uploads_into_a_list_add_the_leads(job_api, people):
     job = wait(user, user.post(f"/v1/uploads/{made['id']}/confirm").json["job"]["id"])
     assert job["credits"]["charged"]["email"] == 0
     assert len(user.get(f"/v1/lists/{lid}/leads").json["leads"]) == 2
+    unset = upload(user, leads_csv([[people[2], "", "C"]]), list_id="", enrich="")  # FormData's unset fields
+    assert unset.status_code == 201 and unset.json["rows"] == 1
 
 
 def test_encodings_and_delimiters_are_read(api):
