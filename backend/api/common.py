@@ -37,7 +37,8 @@ def multipart(form_schema, file_field: str = "file") -> tuple[dict, object]:
     missing file or a bad field is a 422 naming it, before anything is read. A field sent empty is a
     field not given, as HTML forms and FormData send an unset option (`list_id=`)."""
     try:
-        form = form_schema().load({k: v for k, v in request.form.to_dict().items() if v != ""})
+        # a part whose name werkzeug could not read (name="\") has the name None: named "" here
+        form = form_schema().load({name or "": value for name, value in request.form.items() if value != ""})
     except ValidationError as exc:
         raise InvalidInput("the form has invalid fields", fields=exc.messages) from exc
     upload = request.files.get(file_field)

@@ -53,9 +53,10 @@ def _request_digest() -> str:
     if request.mimetype != "multipart/form-data":
         h.update(request.get_data())
         return h.hexdigest()
-    for name, value in sorted(request.form.items(multi=True)):
+    # a part whose name werkzeug could not read has the name None; it sorts as ""
+    for name, value in sorted((name or "", value) for name, value in request.form.items(multi=True)):
         h.update(f"{name}={value}\n".encode())
-    for name, upload in sorted(request.files.items(multi=True), key=lambda item: item[0]):
+    for name, upload in sorted(request.files.items(multi=True), key=lambda item: item[0] or ""):
         h.update(f"{name}:".encode())
         for chunk in iter(lambda up=upload: up.stream.read(2**16), b""):
             h.update(chunk)

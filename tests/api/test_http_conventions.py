@@ -325,3 +325,27 @@ def test_database_contention_that_outlasts_the_retries_is_a_503_to_retry(api, ap
     r = user.post("/v1/lists", {"name": "L"}, Origin=ORIGIN)
     assert r.status_code == 503 and r.json["code"] == "busy" and r.headers["Retry-After"] == "1"
     assert r.headers["Access-Control-Allow-Origin"] == ORIGIN
+
+
+@pytest.mark.parametrize("path", ["/v1/uploads", "/v1/tracking/uploads"])
+@pytest.mark.parametrize("key", [None, "multipart-1"])
+def test_a_multipart_part_whose_name_cannot_be_read_is_a_422_not_a_500(api, path, key):
+    """`name="\\"`, or no name, leaves werkzeug a part named None: sorting the parts for the
+    Idempotency-Key digest, and the 422 naming the unknown fields, compared None with str (500s found
+    by schemathesis)."""
+    user = api.account()
+    parts = [
+        ('name="\\"', "x"),
+        ('filename="y.csv"', "y"),  # a file part without a name
+        ('name="enrich"', "true"),
+        ('name="file"; filename="t.csv"', "linkedin_url\nhttps://www.linkedin.com/in/a\n"),
+    ]
+    body = (
+        "".join(f"--b\r\nContent-Disposition: form-data; {d}\r\n\r\n{v}\r\n" for d, v in parts) + "--b--\r\n"
+    )
+    headers = {**user.headers, **({"Idempotency-Key": key} if key else {})}
+    r = api.raw.post(
+        path, data=body.encode(), headers=headers, content_type="multipart/form-data; boundary=b"
+    )
+    assert r.status_code == 422 and r.json["code"] == "validation_error", r.json
+    assert user.balance() == {"email": 100, "phone": 10, "tracking": 5}
