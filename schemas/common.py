@@ -28,6 +28,10 @@ class CreditAmount(fields.Field):
     """A credit amount: a JSON number, a multiple of 0.5, from 0 to MAX_CREDITS; held as integer
     milli-credits."""
 
+    def __init__(self, **kw):
+        doc = {"type": "number", "multipleOf": 0.5, "minimum": 0, "maximum": MAX_CREDITS}
+        super().__init__(metadata={**doc, **kw.pop("metadata", {})}, **kw)
+
     def _deserialize(self, value, attr, data, **kwargs):
         try:
             milli = to_milli(value)

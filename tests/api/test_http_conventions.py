@@ -349,3 +349,11 @@ def test_a_multipart_part_whose_name_cannot_be_read_is_a_422_not_a_500(api, path
     )
     assert r.status_code == 422 and r.json["code"] == "validation_error", r.json
     assert user.balance() == {"email": 100, "phone": 10, "tracking": 5}
+
+
+def test_openapi_documents_credit_amounts_in_requests_as_numbers_in_steps_of_half(api):
+    """api.md: credit amounts are JSON numbers, multiples of 0.5; the served document gave a grant's
+    amount no type at all (schemathesis sent strings and objects, nearly all refused)."""
+    schemas = api.raw.get("/openapi.json").json["components"]["schemas"]
+    for prop in (schemas["GrantRequest"]["properties"]["amount"], schemas["Grants"]["properties"]["email"]):
+        assert prop["type"] == "number" and prop["multipleOf"] == 0.5 and prop["minimum"] == 0, prop
