@@ -37,6 +37,21 @@ def ref(url):
     return PersonRef.parse({"linkedin_url": url})
 
 
+def once_both_arrive(fn):
+    """`fn`, run by each of two racers once both reached it: both have read before either writes. On
+    SQLite the second waits for the first's commit and never gets there; the first goes on after 2 s."""
+    arrived = threading.Barrier(2)
+
+    def when_both_arrived(*args, **kwargs):
+        try:
+            arrived.wait(timeout=2)
+        except threading.BrokenBarrierError:
+            pass
+        return fn(*args, **kwargs)
+
+    return when_both_arrived
+
+
 def race(n_threads, jobs):
     """Start every job at the same barrier; answers (results, errors)."""
     barrier = threading.Barrier(n_threads)
@@ -215,16 +230,7 @@ def test_r18_two_confirms_of_one_upload_at_the_same_moment_make_one_job(store, w
     actor = world.account()
     text = b"email\n" + b"".join(b"u%d@x.example\n" % i for i in range(3))
     made = uploads.create(store, actor, io.BytesIO(text), enrich=False, validate=True, list_id=None)
-    both_read, create = threading.Barrier(2), jobs.create
-
-    def create_once_both_read(*args, **kwargs):
-        try:
-            both_read.wait(timeout=2)  # SQLite: the second waits for the first's commit, never gets here
-        except threading.BrokenBarrierError:
-            pass
-        return create(*args, **kwargs)
-
-    monkeypatch.setattr(jobs, "create", create_once_both_read)
+    monkeypatch.setattr(jobs, "create", once_both_arrive(jobs.create))
     confirm = lambda: store.run(lambda uow: uploads.confirm(uow, actor, made["id"]))  # noqa: E731
     done, errors = race(2, [confirm, confirm])
     assert len(done) == 1 and [type(e).__name__ for e in errors] == ["Conflict"]
@@ -243,16 +249,7 @@ def test_r6_two_requests_taking_over_one_stale_idempotency_key_run_once(
     old = {"account_id": actor.account_id, "key": "k", "request_hash": "h", "state": state}
     old |= {"status_code": 200, "body": "{}"} if state == "done" else {}
     store.run(lambda uow: uow.execute(idempotency.KEYS.insert().values(**old, created_at=utcnow() - age)))
-    both_read, update = threading.Barrier(2), idempotency.update
-
-    def update_once_both_read(*args, **kwargs):
-        try:
-            both_read.wait(timeout=2)  # SQLite: the second waits for the first's commit, never gets here
-        except threading.BrokenBarrierError:
-            pass
-        return update(*args, **kwargs)
-
-    monkeypatch.setattr(idempotency, "update", update_once_both_read)
+    monkeypatch.setattr(idempotency, "update", once_both_arrive(idempotency.update))
     claim = lambda: store.run(  # noqa: E731
         lambda uow: idempotency._claim(uow, actor.account_id, "k", "h", timedelta(hours=24))
     )
