@@ -13,14 +13,19 @@ from backend.services import charge_guard, jobs, lists, post_exports
 from tests.invariants import assert_ledger_invariants
 
 
-def test_a_worker_past_its_lease_cannot_write_and_the_new_holder_finishes_exactly(store, world, db_url):
+def ten_engagers_to_a_list(store, world):
+    """An account with 20 credits and its queued export of ten engagers to a list."""
     actor = world.account(email=20)
-    urls = world.people(10)
     lid = store.run(lambda uow: lists.create(uow, actor, "L"))["id"]
-    engagers = [{"linkedin_url": u, "full_name": None, "engagement": "like"} for u in urls]
+    engagers = [{"linkedin_url": u, "full_name": None, "engagement": "like"} for u in world.people(10)]
     job = store.run(
         lambda uow: post_exports.queue(uow, actor, "https://x.example/p", engagers, "list", lid, False)
     )
+    return actor, job
+
+
+def test_a_worker_past_its_lease_cannot_write_and_the_new_holder_finishes_exactly(store, world, db_url):
+    actor, job = ten_engagers_to_a_list(store, world)
     now = datetime.now(UTC)
     assert store.run(lambda uow: jobs.claim(uow, job["id"], now, 300, "worker-a"))
     store.run(lambda uow: post_exports.begin(uow, jobs.renew(uow, job["id"], "worker-a", now, 300)))
@@ -49,13 +54,7 @@ def test_a_job_that_loses_its_database_connection_mid_chunk_is_resumed_not_faile
     """A database restart or failover mid-chunk is no fault of the job: the chunk rolled back, and
     failing the job would throw away what the user asked for (an upload's rows are gone once it is
     confirmed). It stays running under its lease, and the worker that takes it over finishes it."""
-    actor = world.account(email=20)
-    urls = world.people(10)
-    lid = store.run(lambda uow: lists.create(uow, actor, "L"))["id"]
-    engagers = [{"linkedin_url": u, "full_name": None, "engagement": "like"} for u in urls]
-    job = store.run(
-        lambda uow: post_exports.queue(uow, actor, "https://x.example/p", engagers, "list", lid, False)
-    )
+    actor, job = ten_engagers_to_a_list(store, world)
     add_many, calls = post_exports.lists.add_many, []
 
     def lose_the_connection_in_the_second_chunk(uow, *args):
