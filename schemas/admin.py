@@ -70,8 +70,14 @@ class DirectoryPerson(Schema):
     full_name = fields.String(required=True, validate=validate.Length(max=300))
     title = fields.String(required=True, allow_none=True, validate=validate.Length(max=300))
     company = fields.String(required=True, allow_none=True, validate=validate.Length(max=300))
-    email = fields.Email(allow_none=True)
-    phone = fields.String(allow_none=True, validate=validate.Length(max=64))
+    email = fields.Email(
+        allow_none=True, metadata={"description": "left out: the stored one is kept; null: none"}
+    )
+    phone = fields.String(
+        allow_none=True,
+        validate=validate.Length(max=64),
+        metadata={"description": "left out: the stored one is kept; null: none"},
+    )
 
 
 class DirectoryImportRequest(Schema):

@@ -14,25 +14,26 @@ FIELDS = ("full_name", "title", "company", "email", "phone")
 
 
 def import_people(uow: UnitOfWork, people: list[dict]) -> dict:
-    """Upsert by canonical LinkedIn URL; the last row wins for a URL given twice. Answers counts."""
-    rows = {}
-    for p in people:
-        url = canonical_linkedin_url(p["linkedin_url"])
-        rows[url] = {"linkedin_url": url, **{f: _text(p.get(f)) for f in FIELDS}, "updated_at": utcnow()}
-    urls = sorted(rows)
+    """Upsert by canonical LinkedIn URL; the last row wins for a URL given twice. Answers counts.
+    A field a row leaves out keeps what is stored (null clears it): a re-import of names and titles
+    alone must not erase the emails and phones that reveals are paid for."""
+    given = {
+        canonical_linkedin_url(p["linkedin_url"]): {f: _text(p[f]) for f in FIELDS if f in p} for p in people
+    }
+    urls = sorted(given)
     before = {}
     for i in range(0, len(urls), 500):
         found = uow.execute(select(DIRECTORY).where(DIRECTORY.c.linkedin_url.in_(urls[i : i + 500])))
         before.update({r.linkedin_url: r._asdict() for r in found})
-    new = [rows[u] for u in urls if u not in before]
+    after = {u: {**{f: before.get(u, {}).get(f) for f in FIELDS}, **given[u]} for u in urls}
+    now = utcnow()
+    new = [{"linkedin_url": u, **after[u], "updated_at": now} for u in urls if u not in before]
     if new:
         uow.execute(DIRECTORY.insert(), new)
     if before:
-        changed = [
-            {"key": u, **{k: v for k, v in rows[u].items() if k != "linkedin_url"}} for u in sorted(before)
-        ]
+        changed = [{"key": u, **after[u], "updated_at": now} for u in sorted(before)]
         uow.execute(update(DIRECTORY).where(DIRECTORY.c.linkedin_url == bindparam("key")), changed)
-    tracking.notify_changes(uow, {url: (before[url], rows[url]) for url in before})
+    tracking.notify_changes(uow, {url: (before[url], after[url]) for url in before})
     return {"created": len(new), "updated": len(before)}
 
 

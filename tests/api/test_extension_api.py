@@ -52,6 +52,21 @@ def test_r4_a_blank_phone_in_the_directory_is_no_phone_found(api, ext):
     assert r.json["person"]["full_name"] == "Blank" and ext.balance()["phone"] == 10
 
 
+def test_a_directory_re_import_leaving_out_email_and_phone_keeps_them(api, ext):
+    """An operator refreshing names and titles must not erase the contact data reveals are paid for;
+    an explicit null still clears a field."""
+    url = ext.urls[2]
+    refresh = {"linkedin_url": url, "full_name": "Person 2", "title": "CTO", "company": "Co"}
+    assert api.admin.post("/v1/admin/directory", {"people": [refresh]}).json == {"created": 0, "updated": 1}
+    r = ext.post("/v1/extension/reveal", {**person(url), "fields": ["email", "phone"]})
+    assert (r.json["person"]["email"], r.json["person"]["phone"]) == ("p2@co.example", "+15550000002")
+    api.admin.post(
+        "/v1/admin/directory", {"people": [{**refresh, "linkedin_url": ext.urls[3], "phone": None}]}
+    )
+    r = ext.post("/v1/extension/reveal", {**person(ext.urls[3]), "fields": ["phone"]})
+    assert r.json["credits"]["reasons"]["phone"] == {"code": "not_found"}
+
+
 def test_r1_four_spellings_one_person_one_credit(ext):
     url = ext.urls[1]
     forms = [
