@@ -3,7 +3,9 @@ by each chunk, and released at the end."""
 
 from __future__ import annotations
 
-from backend.domain.credits import CreditType
+from collections.abc import Callable
+
+from backend.domain.credits import CREDIT_TYPES, CreditType
 from backend.services import charge_guard, jobs
 from backend.services.charge_guard import Actor
 
@@ -19,15 +21,20 @@ def reserved_of(job) -> dict[CreditType, int] | None:
     return {CreditType(k): v for k, v in job.reserved.items()}
 
 
-def reserve(uow, job, maximum: dict[CreditType, int], action: str) -> None:
+def reserve(uow, job, maximum: Callable[[], dict[CreditType, int]], action: str) -> None:
     """All or nothing: set the most the job can cost aside now, or fail with insufficient_credits
-    before any lead is charged. A partial run reserves nothing and stops charging when credits end."""
+    before any lead is charged. `maximum` is worked out with the account's balance rows taken, as
+    every charge reads what the account holds: an unlock committed since cannot be reserved for
+    again. A partial run reserves nothing (nor works the most out) and stops charging when credits
+    end."""
     if job.params.get("allow_partial"):
         jobs.set_reserved(uow, job.id, {})
         return
-    for credit_type, amount in sorted(maximum.items()):
+    charge_guard.lock_balances(uow, job.account_id, CREDIT_TYPES)
+    amounts = maximum()
+    for credit_type, amount in sorted(amounts.items()):
         charge_guard.reserve(uow, actor_of(job), credit_type, amount, action)
-    jobs.set_reserved(uow, job.id, maximum)
+    jobs.set_reserved(uow, job.id, amounts)
 
 
 def release(uow, job, action: str) -> None:

@@ -43,9 +43,11 @@ def kinds(job) -> tuple[UnlockKind, ...]:
 
 
 def begin(uow: UnitOfWork, job) -> None:
-    """Reserve the most the export can cost: every unlock the account does not hold yet (read with
-    the balance rows taken, as every charge: an unlock committed since cannot be reserved for again)."""
-    charge_guard.lock_balances(uow, job.account_id, [k.credit_type for k in kinds(job)])
+    """Reserve the most the export can cost: every unlock the account does not hold yet."""
+    bulk.reserve(uow, job, lambda: _maximum(uow, job), KIND)
+
+
+def _maximum(uow: UnitOfWork, job) -> dict:
     ids = jobs.pending_values(uow, job.id, "person_id")
     held = charge_guard.held(uow, job.account_id, ids, kinds(job))
     maximum = Counter()
@@ -53,7 +55,7 @@ def begin(uow: UnitOfWork, job) -> None:
         for kind in kinds(job):
             if (pid, kind) not in held:
                 maximum[kind.credit_type] += UNLOCK_COST[kind]
-    bulk.reserve(uow, job, dict(maximum), KIND)
+    return dict(maximum)
 
 
 def prefetch(store: Store, job, items: list) -> Store:

@@ -60,13 +60,15 @@ def begin(uow: UnitOfWork, job) -> None:
     if job.params["destination"] != "list":
         jobs.set_reserved(uow, job.id, {})
         return
-    # the balance first, as every charge: an unlock committed since cannot then be reserved for again
-    charge_guard.lock_balances(uow, job.account_id, [CreditType.EMAIL])
+    bulk.reserve(uow, job, lambda: _maximum(uow, job), KIND)
+
+
+def _maximum(uow: UnitOfWork, job) -> dict:
     urls = jobs.pending_values(uow, job.id, "linkedin_url")
     known = people.find_many(uow, urls)  # someone we have never seen cannot be unlocked yet
     held = charge_guard.held(uow, job.account_id, [p.id for p in known.values()], EMAIL)
     missing = len(set(urls)) - sum(1 for p in known.values() if (p.id, UnlockKind.EMAIL) in held)
-    bulk.reserve(uow, job, {CreditType.EMAIL: missing * UNLOCK_COST[UnlockKind.EMAIL]}, KIND)
+    return {CreditType.EMAIL: missing * UNLOCK_COST[UnlockKind.EMAIL]}
 
 
 def prefetch(store: Store, job, items: list) -> Store:

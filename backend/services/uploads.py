@@ -220,7 +220,7 @@ def cancel(uow: UnitOfWork, actor: Actor, upload_id: str) -> dict:
 
 def begin(uow: UnitOfWork, job) -> None:
     """Set the estimate aside: the actual charge can only be lower (R18)."""
-    bulk.reserve(uow, job, {CreditType.EMAIL: job.params["max"]} if job.params["max"] else {}, KIND)
+    bulk.reserve(uow, job, lambda: {CreditType.EMAIL: job.params["max"]} if job.params["max"] else {}, KIND)
 
 
 def prefetch(store: Store, job, items: list) -> Store:
