@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from backend.domain.credits import CreditType, render
 from backend.domain.identity import canonical_linkedin_url
 from backend.domain.rules import TRACKING_HOLD, UNLOCK_COST, unlocks_for
-from backend.persistence.tables import LedgerEntry, ListLead, Person
+from backend.persistence.tables import LedgerEntry, ListLead
 from backend.persistence.unit_of_work import UnitOfWork
 from backend.services import charge_guard, lists, people
 from backend.services.charge_guard import Actor
@@ -115,7 +115,5 @@ def _people_named(uow: UnitOfWork, refs: list[dict]) -> tuple[set[str], int]:
     urls = [k for k in keys if not k.startswith("id:")]
     ids = [k[3:] for k in keys if k.startswith("id:")]
     by_url = people.find_many(uow, urls)
-    found = {p.id for p in by_url.values()}
-    for i in range(0, len(ids), 500):
-        found.update(uow.execute(select(Person.id).where(Person.id.in_(ids[i : i + 500]))).scalars())
+    found = {p.id for p in by_url.values()} | set(people.find_ids(uow, ids))
     return found, len(urls) - len(by_url)

@@ -30,7 +30,7 @@ class PersonRow(NamedTuple):
     full_name: str | None
 
 
-_KEYS = (PEOPLE.c.linkedin_url, PEOPLE.c.email_key)
+_KEYS = (PEOPLE.c.id, PEOPLE.c.linkedin_url, PEOPLE.c.email_key)
 _BY_KEY = {c.key: select(*PERSON).where(c == bindparam("k")) for c in _KEYS}
 # A list is one parameter: building `IN (…)` from literal values costs work per value, every call.
 _BY_KEYS = {c.key: select(*PERSON).where(c.in_(bindparam("ks", expanding=True))) for c in _KEYS}
@@ -79,10 +79,7 @@ def resolve_refs(uow: UnitOfWork, refs: list[PersonRef]) -> list:
     an unknown person_id is a 404 like everywhere else."""
     by_url = resolve_many(uow, [r.linkedin_url for r in refs if r.linkedin_url])
     ids = list(dict.fromkeys(r.person_id for r in refs if r.person_id))
-    by_id = {}
-    for i in range(0, len(ids), 500):
-        rows = uow.execute(select(*PERSON).where(PEOPLE.c.id.in_(ids[i : i + 500]))).all()
-        by_id.update({r.id: r for r in rows})
+    by_id = find_ids(uow, ids)
     missing = [pid for pid in ids if pid not in by_id]
     if missing:
         raise NotFound(f"no person {missing[0]!r}")
@@ -108,6 +105,11 @@ def find(uow: UnitOfWork, ref: PersonRef):
 def find_many(uow: UnitOfWork, urls: list[str]) -> dict:
     """The people already known for these canonical URLs (creating none), keyed by URL."""
     return _select(uow, PEOPLE.c.linkedin_url, sorted(set(urls)))
+
+
+def find_ids(uow: UnitOfWork, ids: list[str]) -> dict:
+    """The people with these ids, keyed by id (an id naming nobody is left out)."""
+    return _select(uow, PEOPLE.c.id, sorted(set(ids)))
 
 
 def find_emails(uow: UnitOfWork, emails: list[str]) -> dict:
