@@ -52,11 +52,7 @@ def check_url(url: str, *, allow_private_networks: bool, resolve: Callable[[str]
         if not addresses:
             raise OSError(f"host {host!r} resolves to no address") from None
     for address in addresses:
-        reason = _refusal(address, allow_private_networks)
-        if reason:
-            raise ValueError(
-                f"host {host!r} resolves to {reason} address {address}, which is not allowed{_hint(address)}"
-            )
+        _refuse(host, "resolves to", address, allow_private_networks)
 
 
 def check_peer(host: str, peer: str, *, allow_private_networks: bool) -> None:
@@ -66,21 +62,21 @@ def check_peer(host: str, peer: str, *, allow_private_networks: bool) -> None:
     that answers a public address first and a forbidden one next (DNS rebinding) passes check_url;
     the address actually connected to is what this checks.
     """
-    address = ipaddress.ip_address(peer)
+    _refuse(host, "connected to", ipaddress.ip_address(peer), allow_private_networks)
+
+
+def _refuse(host: str, how: str, address, allow_private_networks: bool) -> None:
+    """ValueError naming the host and address when the rule forbids it, and, for a refusal the
+    deployment can lift (not the link-local/metadata one), how."""
     reason = _refusal(address, allow_private_networks)
-    if reason:
-        raise ValueError(
-            f"host {host!r} connected to {reason} address {peer}, which is not allowed{_hint(address)}"
-        )
-
-
-def _hint(address) -> str:
-    """What lifts a refusal that the deployment can lift (not the link-local/metadata one)."""
+    if not reason:
+        return
+    hint = ""
     if _refusal(address, True) is None:
-        return (
+        hint = (
             " (the server allows loopback and private targets when run with CRM_ALLOW_PRIVATE_NETWORKS=true)"
         )
-    return ""
+    raise ValueError(f"host {host!r} {how} {reason} address {address}, which is not allowed{hint}")
 
 
 def _refusal(address: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_private: bool) -> str | None:
