@@ -3,7 +3,6 @@ Nothing is built at import time."""
 
 from __future__ import annotations
 
-from apispec import BasePlugin
 from flask import Flask, current_app, request
 from flask_cors import CORS
 from flask_smorest import Api
@@ -81,35 +80,6 @@ def _json_bodies_only():
         raise UnsupportedMediaType("send the body as application/json (multipart/form-data for uploads)")
 
 
-class IdempotencyDoc(BasePlugin):
-    """Documents what backend/api/idempotency.py serves: `Idempotency-Key` on every POST, and
-    `Idempotent-Replayed: true` on an answer that is a replay."""
-
-    KEY = {
-        "name": "Idempotency-Key",
-        "in": "header",
-        "required": False,
-        "schema": {"type": "string"},
-        "description": "The same key with the same body replays the first answer and charges nothing "
-        "again; with another body: 422 `idempotency_conflict`; while the first request runs: 409 "
-        "`idempotency_in_progress`. Per account, kept 24 hours, at most 200 characters; a 5xx answer frees "
-        "the key.",
-    }
-    REPLAYED = {
-        "description": "`true` when this answer is the replay of an earlier request with the same key",
-        "schema": {"type": "string", "enum": ["true"]},
-    }
-
-    def operation_helper(self, path=None, operations=None, **kwargs):
-        post = (operations or {}).get("post")
-        if post is None or not path.startswith("/v1/"):
-            return
-        post["parameters"] = [*post.get("parameters", []), self.KEY]
-        for code, answer in post.get("responses", {}).items():
-            if str(code).startswith("2"):
-                answer["headers"] = {**answer.get("headers", {}), "Idempotent-Replayed": self.REPLAYED}
-
-
 class LeadledgerApi(Api):
     ERROR_SCHEMA = ProblemSchema
 
@@ -168,7 +138,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.before_request(_json_bodies_only)
     app.before_request(idempotency.claim)
     app.after_request(idempotency.remember)
-    api = LeadledgerApi(app, spec_kwargs={"extra_plugins": [IdempotencyDoc()]})
+    api = LeadledgerApi(app, spec_kwargs={"extra_plugins": [idempotency.IdempotencyDoc()]})
     for blp in BLUEPRINTS:
         api.register_blueprint(blp)
     errors.register(app)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 
+from apispec import BasePlugin
 from flask import current_app, g, request
 from sqlalchemy import delete, select, update
 
@@ -21,6 +22,7 @@ from backend.persistence.tables import IdempotencyKey, utcnow
 KEYS = IdempotencyKey.__table__
 MAX_KEY = 200  # characters; a longer key is refused, never cut (two would share their first 200)
 STALE_RUNNING = timedelta(minutes=5)  # a claim whose request died (process killed) is taken over
+IN_PROGRESS = "the first request with this Idempotency-Key is still running; retry shortly"
 OPERATOR = "operator"
 
 
@@ -89,18 +91,14 @@ def _claim(uow, account_id: str, key: str, digest: str, ttl: timedelta):
         ).rowcount
         if taken == 1:
             return None
-        raise IdempotencyInProgress(
-            "the first request with this Idempotency-Key is still running; retry shortly"
-        )
+        raise IdempotencyInProgress(IN_PROGRESS)
     if row.request_hash != digest:
         raise IdempotencyConflict(
             "this Idempotency-Key was used with a different request (another body or another route); "
             "use a new key"
         )
     if row.state == "running":
-        raise IdempotencyInProgress(
-            "the first request with this Idempotency-Key is still running; retry shortly"
-        )
+        raise IdempotencyInProgress(IN_PROGRESS)
     return row
 
 
@@ -149,3 +147,32 @@ def _without_tokens(doc):
 
 def _store():
     return current_app.extensions["store"]
+
+
+class IdempotencyDoc(BasePlugin):
+    """The OpenAPI document of what this module serves: `Idempotency-Key` on every POST, and
+    `Idempotent-Replayed: true` on an answer that is a replay."""
+
+    KEY = {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "The same key with the same body replays the first answer and charges nothing "
+        "again; with another body: 422 `idempotency_conflict`; while the first request runs: 409 "
+        f"`idempotency_in_progress`. Per account, kept 24 hours, at most {MAX_KEY} characters; a 5xx "
+        "answer frees the key.",
+    }
+    REPLAYED = {
+        "description": "`true` when this answer is the replay of an earlier request with the same key",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        post = (operations or {}).get("post")
+        if post is None or not path.startswith("/v1/"):
+            return
+        post["parameters"] = [*post.get("parameters", []), self.KEY]
+        for code, answer in post.get("responses", {}).items():
+            if str(code).startswith("2"):
+                answer["headers"] = {**answer.get("headers", {}), "Idempotent-Replayed": self.REPLAYED}
