@@ -114,15 +114,17 @@ def enroll_many(uow: UnitOfWork, actor: Actor, sequence_id: str, refs: list[Pers
     sequence = sequences.get(uow, actor, sequence_id)
     found = people.resolve_refs(uow, refs)
     enrolled = sequences.enrolled(uow, sequence, [p.id for p in found])
-    new = [p for p in found if p.id not in enrolled]
-    held = unlock_many(uow, actor, new, (UnlockKind.EMAIL,), "enroll") if new else {}
+    held = unlock_many(uow, actor, [p for p in found if p.id not in enrolled], (UnlockKind.EMAIL,), "enroll")
     held.update(sequences.held_by_enrollment(uow, actor, [p for p in found if p.id in enrolled], enrolled))
     results = []
     for p in found:
-        status = "already_enrolled" if p.id in enrolled else "not_found"
-        if p.id not in enrolled and held[p.id].values.get(UnlockKind.EMAIL):
+        if p.id in enrolled:
+            status = "already_enrolled"
+        elif held[p.id].values.get(UnlockKind.EMAIL):
             created, _ = sequences.enroll(uow, actor, sequence, held[p.id], "unlocked")
             status = "enrolled" if created else "already_enrolled"
+        else:
+            status = "not_found"
         results.append({**_who(p), "status": status, "reasons": reasons_json(held[p.id].reasons)})
     charged = charged_of([h.reasons for h in held.values()])
     return {"results": results, "credits": report(uow, actor, charged)}
