@@ -397,13 +397,15 @@ def test_r18_confirms_racing_cancels_of_one_upload_let_exactly_one_win(store, wo
     assert (upload.job_id is not None) == (upload.status == "confirmed")
 
 
-def test_r15_r17_a_reveal_landing_while_an_upload_chunk_reads_what_is_held_is_not_validated_again(
-    store, world, db_url, monkeypatch
+@pytest.mark.parametrize("step", ["_unlocked_emails", "unlock_many"])
+def test_r15_r17_a_reveal_landing_inside_an_upload_chunk_is_not_validated_again(
+    store, world, db_url, monkeypatch, step
 ):
-    """An upload enriching and validating a lead reads what the account holds, then charges. A reveal
-    of the lead's email commits in between: the enrichment finds it unlocked (free), and the email it
-    unlocked was validated then (R15), so its validation is covered too — one email credit in all,
-    as when either ran first."""
+    """An upload enriching and validating a lead reads what the account holds, then enriches, then
+    charges. A reveal of the lead's email commits in between — while the chunk reads what is held
+    (`_unlocked_emails`), or after that read and before its enrichment charges (`unlock_many`): the
+    enrichment finds the email unlocked (free), and the email it unlocked was validated then (R15),
+    so its validation is covered too — one email credit in all, as when either ran first."""
     from adapters.validation.local import LocalEmailValidator
     from backend.config import Settings
     from backend.jobs.runner import run_job
@@ -414,9 +416,9 @@ def test_r15_r17_a_reveal_landing_while_an_upload_chunk_reads_what_is_held_is_no
     csv = io.BytesIO(f"linkedin_url,email\n{url},\n".encode())
     made = uploads.create(store, actor, csv, enrich=True, validate=True, list_id=None)
     job = store.run(lambda uow: uploads.confirm(uow, actor, made["id"]))
-    unlocked_emails = uploads._unlocked_emails
+    original = getattr(uploads, step)
 
-    def unlocked_emails_after_a_reveal(uow, *args):
+    def after_a_reveal(uow, *args, **kwargs):
         if uow.write:  # the chunk's transaction, not the read before it
             reveal = threading.Thread(
                 target=race,
@@ -424,9 +426,9 @@ def test_r15_r17_a_reveal_landing_while_an_upload_chunk_reads_what_is_held_is_no
             )
             reveal.start()
             reveal.join(1)  # SQLite, or once the chunk holds the balance: the reveal waits for the chunk
-        return unlocked_emails(uow, *args)
+        return original(uow, *args, **kwargs)
 
-    monkeypatch.setattr(uploads, "_unlocked_emails", unlocked_emails_after_a_reveal)
+    monkeypatch.setattr(uploads, step, after_a_reveal)
     try:
         run_job(store.with_ports(validator=LocalEmailValidator()), Settings(database_url=db_url), job["id"])
     finally:
@@ -568,48 +570,5 @@ def test_r6_an_upload_chunk_and_a_reveal_naming_one_person_never_deadlock(store,
         monkeypatch.undo()
     assert store.run(lambda uow: jobs.get(uow, actor, job["id"]))["status"] == "succeeded"
     assert deadlocks == []
-    assert store.run(lambda uow: charge_guard.balances(uow, actor.account_id))[CreditType.EMAIL] == 9 * MILLI
-    assert_ledger_invariants(store)
-
-
-def test_r15_r17_a_reveal_landing_between_an_upload_chunks_read_and_its_enrichment_is_not_validated_again(
-    store, world, db_url, monkeypatch
-):
-    """As above, the reveal committing after the chunk read what the account holds and before its
-    enrichment charges: the enrichment finds the email unlocked (free), so its validation is covered
-    (R15) — one email credit in all, as when either ran first."""
-    from adapters.validation.local import LocalEmailValidator
-    from backend.config import Settings
-    from backend.jobs.runner import run_job
-
-    actor = world.account(email=10)
-    [url] = world.people(1)
-    store.run(lambda uow: extension.people.resolve(uow, ref(url)))
-    made = uploads.create(
-        store,
-        actor,
-        io.BytesIO(f"linkedin_url,email\n{url},\n".encode()),
-        enrich=True,
-        validate=True,
-        list_id=None,
-    )
-    job = store.run(lambda uow: uploads.confirm(uow, actor, made["id"]))
-    enrich = uploads.unlock_many
-
-    def enrich_after_a_reveal(uow, *args, **kwargs):
-        reveal = threading.Thread(
-            target=race,
-            args=(1, [lambda: store.run(lambda uow: extension.reveal(uow, actor, ref(url), ["email"]))]),
-        )
-        reveal.start()
-        reveal.join(1)  # SQLite: the reveal waits for the chunk
-        return enrich(uow, *args, **kwargs)
-
-    monkeypatch.setattr(uploads, "unlock_many", enrich_after_a_reveal)
-    try:
-        run_job(store.with_ports(validator=LocalEmailValidator()), Settings(database_url=db_url), job["id"])
-    finally:
-        monkeypatch.undo()
-    assert store.run(lambda uow: jobs.get(uow, actor, job["id"]))["status"] == "succeeded"
     assert store.run(lambda uow: charge_guard.balances(uow, actor.account_id))[CreditType.EMAIL] == 9 * MILLI
     assert_ledger_invariants(store)
