@@ -24,6 +24,16 @@ def ten_engagers_to_a_list(store, world):
     return actor, job
 
 
+def assert_finished_exactly(store, actor, job):
+    """Every one of the ten leads done and charged once: 10 of the 20 credits left."""
+    done = store.run(lambda uow: jobs.get(uow, actor, job["id"]))
+    assert done["status"] == "succeeded" and done["progress"] == {"done": 10, "total": 10}
+    assert done["credits"]["charged"]["email"] == 10
+    balance = store.run(lambda uow: charge_guard.balances(uow, actor.account_id))[CreditType.EMAIL]
+    assert balance == 10 * MILLI
+    assert_ledger_invariants(store)
+
+
 def test_a_worker_past_its_lease_cannot_write_and_the_new_holder_finishes_exactly(store, world, db_url):
     actor, job = ten_engagers_to_a_list(store, world)
     now = datetime.now(UTC)
@@ -40,12 +50,7 @@ def test_a_worker_past_its_lease_cannot_write_and_the_new_holder_finishes_exactl
     run_job(store, Settings(database_url=db_url, job_chunk_size=4), job["id"])  # worker B takes over
 
     assert store.run(lambda uow: jobs.renew(uow, job["id"], "worker-a", datetime.now(UTC), 300)) is None
-    done = store.run(lambda uow: jobs.get(uow, actor, job["id"]))
-    assert done["status"] == "succeeded" and done["progress"] == {"done": 10, "total": 10}
-    assert done["credits"]["charged"]["email"] == 10
-    balance = store.run(lambda uow: charge_guard.balances(uow, actor.account_id))[CreditType.EMAIL]
-    assert balance == 10 * MILLI
-    assert_ledger_invariants(store)
+    assert_finished_exactly(store, actor, job)
 
 
 def test_a_job_that_loses_its_database_connection_mid_chunk_is_resumed_not_failed(
@@ -78,9 +83,4 @@ def test_a_job_that_loses_its_database_connection_mid_chunk_is_resumed_not_faile
     )  # the lease lapses; the recovery enqueues the job again
     run_job(store, settings, job["id"])
 
-    done = store.run(lambda uow: jobs.get(uow, actor, job["id"]))
-    assert done["status"] == "succeeded" and done["progress"] == {"done": 10, "total": 10}
-    assert done["credits"]["charged"]["email"] == 10
-    balance = store.run(lambda uow: charge_guard.balances(uow, actor.account_id))[CreditType.EMAIL]
-    assert balance == 10 * MILLI
-    assert_ledger_invariants(store)
+    assert_finished_exactly(store, actor, job)
