@@ -47,7 +47,15 @@ BLUEPRINTS = (
     tracking.blp,
 )
 CORS_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key"]
-EXPOSED_HEADERS = ["Retry-After", "Idempotent-Replayed", "Content-Disposition", "Location"]
+EXPOSED_HEADERS = [
+    "Retry-After",
+    "Idempotent-Replayed",
+    "Content-Disposition",
+    "Location",
+    "RateLimit",
+    "RateLimit-Policy",
+    "X-Request-ID",
+]
 
 
 def email_validator(settings: Settings):
@@ -127,7 +135,7 @@ def create_app(settings: Settings | None = None) -> Flask:
             origins=list(settings.cors_origins),
             allow_headers=CORS_HEADERS,
             expose_headers=EXPOSED_HEADERS,
-            methods=["GET", "POST", "OPTIONS"],
+            methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
             max_age=600,
             vary_header=True,
         )

@@ -60,6 +60,9 @@ class Settings:
     crm_backoff_cap: float = 3600.0
     crm_lease_seconds: float = 120.0  # a claimed delivery whose worker died is retried after this
     crm_timeout: float = 15.0
+    crm_refresh_margin: float = 300.0  # seconds before a stated expiry that an access token is refreshed
+    crm_rate_limit_pause: float = 60.0  # a vendor's rate-limit answer that names no time pauses this long
+    crm_give_up_after: float = 86_400.0  # a delivery is dead only after its attempts AND this long
     worker_poll_seconds: float = 0.5
     queue_name: str = "leadledger"
     queue_immediate: bool = False  # tests: run a job's task in the enqueuing thread
@@ -81,6 +84,9 @@ class Settings:
             crm_max_attempts=_number(env, "CRM_MAX_ATTEMPTS", int, defaults.crm_max_attempts),
             crm_backoff_base=_number(env, "CRM_BACKOFF_BASE", float, defaults.crm_backoff_base),
             crm_lease_seconds=_number(env, "CRM_LEASE_SECONDS", float, defaults.crm_lease_seconds),
+            crm_refresh_margin=_number(env, "CRM_REFRESH_MARGIN", float, defaults.crm_refresh_margin),
+            crm_rate_limit_pause=_number(env, "CRM_RATE_LIMIT_PAUSE", float, defaults.crm_rate_limit_pause),
+            crm_give_up_after=_number(env, "CRM_GIVE_UP_AFTER", float, defaults.crm_give_up_after),
             queue_name=env.get("QUEUE_NAME") or defaults.queue_name,
             job_chunk_size=_number(env, "JOB_CHUNK_SIZE", int, defaults.job_chunk_size),
             job_lease_seconds=_number(env, "JOB_LEASE_SECONDS", float, defaults.job_lease_seconds),

@@ -79,6 +79,30 @@ class PermanentDeliveryError(DeliveryError):
     retryable = False
 
 
+class AuthRefused(PermanentDeliveryError):
+    """The CRM refused the credentials (a 401, Salesforce's INVALID_SESSION_ID, a refused refresh): a
+    connection that can refresh does so once and sends again; otherwise it needs re-authorization
+    (api.md "Refresh") and its deliveries wait instead of failing."""
+
+
+class RateLimited(RetryableDeliveryError):
+    """The vendor's rate limit (429, Salesforce's REQUEST_LIMIT_EXCEEDED, HubSpot's daily policy): the
+    whole connection waits `retry_after` seconds (None: the server's CRM_RATE_LIMIT_PAUSE), and the wait
+    never counts as an attempt (api.md "Flow control")."""
+
+
+class ConnectionGone(PermanentDeliveryError):
+    """The receiver asked us to stop (a webhook's 410 Gone): the connection is paused with this reason."""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The answer of a connection's harmless authenticated call (`POST …/test`)."""
+
+    ok: bool
+    detail: str
+
+
 class TargetRefused(Exception):
     """A connection whose peer address the network rule forbids. Not an OSError, so neither urllib3 nor
     requests retries it or turns it into a (retryable) connection error."""

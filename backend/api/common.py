@@ -6,7 +6,7 @@ from flask import current_app, g, request
 from marshmallow import ValidationError
 
 from backend.config import Settings
-from backend.domain.errors import InvalidInput
+from backend.domain.errors import Forbidden, InvalidInput
 from backend.services.charge_guard import Actor
 
 
@@ -26,6 +26,14 @@ def read(fn):
 
 def actor() -> Actor:
     return g.actor
+
+
+def admin() -> Actor:
+    """The caller of an account-admin route (api.md "Roles"): a member is refused with 403 `forbidden`."""
+    caller = g.actor
+    if caller.role != "admin":
+        raise Forbidden("only an account admin may do this; ask one of your account's admins")
+    return caller
 
 
 def settings() -> Settings:

@@ -12,6 +12,7 @@ from backend.domain.credits import render
 from backend.domain.errors import (
     Conflict,
     DomainError,
+    Forbidden,
     InsufficientCredits,
     InvalidInput,
     InvalidProfileUrl,
@@ -35,6 +36,7 @@ DOMAIN = {
     InvalidProfileUrl: (422, "validation_error", "Not a LinkedIn profile URL"),
     InvalidInput: (422, "validation_error", "Invalid request"),
     NotFound: (404, "not_found", "Not found"),
+    Forbidden: (403, "forbidden", "Forbidden"),
     TooLarge: (413, "payload_too_large", "Payload too large"),
     Conflict: (409, "conflict", "Conflict"),
     InsufficientCredits: (402, "insufficient_credits", "Insufficient credits"),

@@ -102,14 +102,20 @@ def _claim(uow, account_id: str, key: str, digest: str, ttl: timedelta):
     return row
 
 
+# api.md "Rate limits": a refusal of the caller (auth, role, rate) is not the request's answer; the same
+# key must run the request once the caller may
+NEVER_REPLAYED = frozenset({401, 403, 429})
+
+
 def remember(response):
-    """after_request: store the answer for replays (or free the key after a server error)."""
+    """after_request: store the answer for replays (or free the key after a server error or a refusal
+    of the caller)."""
     claimed = g.pop("idempotency", None)
     if claimed is None:
         return response
     account_id, key = claimed
     where = (KEYS.c.account_id == account_id) & (KEYS.c.key == key)
-    if response.status_code >= 500:
+    if response.status_code >= 500 or response.status_code in NEVER_REPLAYED:
         _store().run(lambda uow: uow.execute(delete(KEYS).where(where)))
     else:
         body = _kept(response)
@@ -128,20 +134,23 @@ def remember(response):
     return response
 
 
+SHOWN_ONCE = frozenset({"api_token", "secret"})  # an API token; a generated webhook secret
+
+
 def _kept(response) -> str:
-    """The answer as stored for replays, without its API tokens: a token is shown once and the server
-    keeps only its hash (api.md), so a replay answers the same account or user without it."""
+    """The answer as stored for replays, without what is shown once: the server keeps only a token's
+    hash and a webhook secret sealed (api.md), so a replay answers without them."""
     body = response.get_data(as_text=True)
-    if not response.is_json or '"api_token"' not in body:
+    if not response.is_json or not any(f'"{name}"' in body for name in SHOWN_ONCE):
         return body
-    return current_app.json.dumps(_without_tokens(response.get_json()))
+    return current_app.json.dumps(_without_shown_once(response.get_json()))
 
 
-def _without_tokens(doc):
+def _without_shown_once(doc):
     if isinstance(doc, dict):
-        return {k: _without_tokens(v) for k, v in doc.items() if k != "api_token"}
+        return {k: _without_shown_once(v) for k, v in doc.items() if k not in SHOWN_ONCE}
     if isinstance(doc, list):
-        return [_without_tokens(v) for v in doc]
+        return [_without_shown_once(v) for v in doc]
     return doc
 
 

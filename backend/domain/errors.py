@@ -24,6 +24,10 @@ class NotFound(DomainError):
     """Unknown, or belongs to another account (never reveal which)."""
 
 
+class Forbidden(DomainError):
+    """The caller is known but may not do this (a member on an account-admin route)."""
+
+
 class Conflict(DomainError):
     """The resource is in a state that forbids the action."""
 

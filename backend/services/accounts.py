@@ -53,11 +53,11 @@ def grant(uow: UnitOfWork, account_id: str, credit_type: CreditType, amount: int
     return credits.entry_json(charge_guard.grant(uow, Actor(account_id), credit_type, amount, note))
 
 
-_BY_TOKEN = select(USERS.c.id, USERS.c.account_id).where(
+_BY_TOKEN = select(USERS.c.id, USERS.c.account_id, USERS.c.role).where(
     USERS.c.token_hash == bindparam("h")
 )  # every request
 
 
 def actor_for_token(uow: UnitOfWork, token: str) -> Actor | None:
     rows = uow.fetch(_BY_TOKEN, {"h": hash_token(token)})
-    return Actor(rows[0].account_id, rows[0].id) if rows else None
+    return Actor(rows[0].account_id, rows[0].id, rows[0].role) if rows else None

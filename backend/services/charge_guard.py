@@ -57,8 +57,12 @@ _HELD_AMONG = select(UNLOCKS).where(  # the list is a parameter: no per-value wo
 
 @dataclass(frozen=True)
 class Actor:
+    """Who acts: the account, the user (None for the operator and the system) and the user's role
+    (api.md "Roles": account-admin routes refuse a `member` with 403 `forbidden`)."""
+
     account_id: str
     user_id: str | None = None
+    role: str = "member"
 
 
 class Unlocking(NamedTuple):
