@@ -138,6 +138,11 @@ class CrmConnection(SQLModel, table=True):
     kind: str = Field(max_length=40)
     name: str = Field(max_length=200)
     config: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # api.md "CRM connections that keep working": active, paused (by its owner), needs_reauth,
+    # rate_limited (until paused_until); deliveries of a connection that is not active stay pending
+    status: str = Field(default="active", max_length=16, sa_column_kwargs={"server_default": "active"})
+    paused_until: datetime | None = None
+    status_reason: str | None = Field(default=None, max_length=1000)
     last_success_at: datetime | None = None
     last_error: str | None = Field(default=None, max_length=1000)
     created_at: datetime = Field(default_factory=utcnow)
