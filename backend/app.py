@@ -27,6 +27,7 @@ from backend.api import (
     searcher,
     tracking,
     uploads,
+    users,
 )
 from backend.config import Settings
 from backend.jobs.queue import JobQueue
@@ -45,6 +46,7 @@ BLUEPRINTS = (
     searcher.blp,
     uploads.blp,
     tracking.blp,
+    users.blp,
 )
 CORS_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key"]
 EXPOSED_HEADERS = [

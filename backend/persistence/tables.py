@@ -30,6 +30,22 @@ class User(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class UserLimit(SQLModel, table=True):
+    """R24: a user's monthly limit of one credit type, and what they used of it in `period` (the
+    calendar month, UTC, as YYYY-MM). The charge guard counts every charge here in its own
+    transaction, under the account's balance lock, so the limit holds under races as the balance
+    does. `alerted`: the highest alert level (75, 100) sent this period (R25)."""
+
+    __tablename__ = "user_limits"
+    user_id: str = Field(foreign_key="users.id", primary_key=True, max_length=36)
+    credit_type: str = Field(primary_key=True, max_length=16)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=36)
+    cap: int = Field(sa_column=Column(BigInteger, nullable=False))
+    period: str = Field(max_length=7)
+    used: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    alerted: int = 0
+
+
 class Balance(SQLModel, table=True):
     """The running sum of an account's ledger per credit type (for tracking: the credits still free)."""
 
