@@ -1,5 +1,6 @@
 """Across every kind: how an HTTP answer becomes an error class, that no message ever carries a
-credential, and what check_connection answers for a kind without a connection test."""
+credential, that a stored config validates to itself (an update re-validates it), and what
+check_connection answers for a kind without a connection test."""
 
 from __future__ import annotations
 
@@ -121,3 +122,16 @@ def test_every_crm_kind_answers_401_with_auth_refused_and_429_with_rate_limited(
 def test_a_kind_without_a_connection_test_says_so():
     adapter = FakeAdapter({"token": "t"}, Outbound(session=requests.Session(), resolve=public))
     assert adapter.check_connection() == CheckResult(False, "connections of the fake kind cannot be tested")
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_a_stored_config_validates_to_itself_so_an_update_can_revalidate_it(kind):
+    adapter, config, _ = KINDS[kind]
+    stored = adapter.validate_config(
+        {**config, "expires_in": 3600} if "access_token" in config else config,
+        allow_private_networks=False,
+        resolve=public,
+        now=1_700_000_000,
+    )
+    again = adapter.validate_config(stored, allow_private_networks=False, resolve=public, now=1_800_000_000)
+    assert again == stored
