@@ -37,8 +37,9 @@ Choices:
   so `title` is sent only when `field_map.title` names a person field, e.g. the key of the account's
   "Job title" custom field; check_connection reports a key the account does not have.
 - A person already found by email is left as it is, since the CRM's copy may hold edits made by
-  salespeople, with one exception that overwrites nothing: a found person without an organization is
-  linked to the lead's (one PUT of `org_id`, taken from the search answer, which names the organization).
+  salespeople, with one exception that overwrites nothing: a found person whose search result says
+  `"organization": null` is linked to the lead's (one PUT of `org_id`); a result that does not say is
+  left alone.
 - A lead without email fails permanently: email is the only key that lets a retry or re-export find the
   person created before instead of adding a duplicate. The name falls back to the email, since Pipedrive
   requires one.
@@ -102,7 +103,7 @@ class PipedriveAdapter(CrmAdapter):
         org_name = fields.pop(ORG_FIELD, None)
         existing = self._find_person(lead.email)
         if existing is not None:
-            if org_name and not existing.get("organization"):
+            if org_name and "organization" in existing and existing["organization"] is None:
                 self._link(existing["id"], self._organization(org_name))
             return PushResult(external_id=str(existing["id"]))
         org_id = self._organization(org_name) if org_name else None

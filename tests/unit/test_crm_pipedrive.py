@@ -378,3 +378,9 @@ def test_check_connection_raises_auth_refused_for_a_bad_token(adapter, mock):
     )
     with pytest.raises(AuthRefused):
         adapter.check_connection()
+
+
+def test_a_found_person_whose_organization_is_not_stated_is_left_alone(adapter, mock):
+    mock.add(responses.GET, SEARCH, json={"success": True, "data": {"items": [{"item": {"id": 42}}]}})
+    assert adapter.push(ADA, delivery_id="d1") == PushResult("42")
+    assert len(mock.calls) == 1
