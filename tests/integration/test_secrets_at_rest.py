@@ -5,17 +5,19 @@ everything to a new first key; a ciphertext copied onto another connection never
 import base64
 import secrets
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import standardwebhooks
 from sqlalchemy import select, text, update
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 
 from backend.app import create_app
 from backend.jobs.deliveries import DeliverySender
 from backend.persistence.sealed import Keyring, SealedValueError, new_key
-from backend.persistence.tables import CrmConnection
+from backend.persistence.tables import Account, CrmConnection
 from backend.services import crm, extension
 from backend.services.people import PersonRef
 from tests.conftest import SECRET_KEYS, app_settings, make_api, make_store
@@ -233,3 +235,14 @@ def export(store, world, url):
 def deliver(store, db_url) -> int:
     """One round of the sender; answers how many deliveries it claimed and sent."""
     return DeliverySender(store, app_settings(db_url), clock=time.time).run_once()
+
+
+def test_a_database_error_names_no_parameter(store):
+    """Engines hide parameters: an error message (and the log line it becomes) never carries a value."""
+    accounts = Account.__table__
+    private = "whsec_" + secrets.token_hex(8)
+    row = {"id": "same", "name": private, "created_at": datetime.now(UTC)}
+    store.run(lambda uow: uow.execute(accounts.insert().values(**row)))
+    with pytest.raises(IntegrityError) as refused:
+        store.run(lambda uow: uow.execute(accounts.insert().values(**row)))
+    assert private not in str(refused.value) and "hidden" in str(refused.value)
