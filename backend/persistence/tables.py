@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, Index, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -154,6 +154,9 @@ class CrmConnection(SQLModel, table=True):
     kind: str = Field(max_length=40)
     name: str = Field(max_length=200)
     config: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # api.md "Secrets at rest": the adapter's secret_fields, sealed and bound to this row
+    # (services/crm.py store_config); `config` holds the rest in clear
+    secrets: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     # api.md "CRM connections that keep working": active, paused (by its owner), needs_reauth,
     # rate_limited (until paused_until); deliveries of a connection that is not active stay pending
     status: str = Field(default="active", max_length=16, sa_column_kwargs={"server_default": "active"})

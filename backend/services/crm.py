@@ -11,6 +11,7 @@ from adapters.crm.base import ConfigError
 from adapters.crm.registry import get_adapter
 from backend.domain.credits import UnlockKind
 from backend.domain.errors import InvalidInput
+from backend.persistence.sealed import Keyring, SealedValueError
 from backend.persistence.tables import CrmConnection, CrmDelivery, utcnow
 from backend.persistence.unit_of_work import UnitOfWork
 from backend.services import charge_guard, owned
@@ -18,6 +19,8 @@ from backend.services.charge_guard import Actor
 from backend.services.unlocking import Held
 
 DELIVERIES = CrmDelivery.__table__
+CONNECTIONS = CrmConnection.__table__
+SEALED_FOR = "crm_connections"  # the purpose a connection's sealed credentials are bound to
 DELIVERY_STATUSES = ("pending", "delivered", "failed", "dead")
 
 
@@ -33,15 +36,75 @@ def create_connection(
         raise InvalidInput(
             str(exc), fields={f"config.{k}" if k != "kind" else k: [m] for k, m in exc.fields.items()}
         ) from exc
-    row = CrmConnection(
-        id=str(uuid.uuid4()), account_id=actor.account_id, kind=kind, name=name, config=stored
-    )
+    row = CrmConnection(id=str(uuid.uuid4()), account_id=actor.account_id, kind=kind, name=name, config={})
     uow.session.add(row)
     uow.session.flush()
+    store_config(uow, row.id, kind, stored)
+    uow.session.refresh(row)
     out = connection_json(row)
     if kind == "webhook" and "secret" not in config:
         out["secret"] = stored["secret"]
     return out
+
+
+def connection_config(uow: UnitOfWork, row) -> dict:
+    """The connection's whole config, its credentials opened: for its adapter, in memory only. `row`
+    is a CrmConnection or a row of the table (id, config, secrets). SealedValueError when they do not
+    open (a key missing from SECRET_KEYS, or a ciphertext copied from another row)."""
+    return open_config(uow.keyring, row.id, row.config, row.secrets)
+
+
+def store_config(uow: UnitOfWork, connection_id: str, kind: str, config: dict) -> None:
+    """Write a connection's whole config: the fields its adapter names in `secret_fields` sealed
+    and bound to this connection in `secrets`, the rest in clear in `config` (api.md "Secrets at
+    rest")."""
+    plain, sealed = seal_config(uow.keyring, connection_id, kind, config)
+    uow.execute(
+        update(CONNECTIONS).where(CONNECTIONS.c.id == connection_id).values(config=plain, secrets=sealed)
+    )
+
+
+def seal_config(
+    keyring: Keyring | None, connection_id: str, kind: str, config: dict
+) -> tuple[dict, str | None]:
+    """(the config without its credentials, the credentials sealed or None when it has none)."""
+    secret_fields = get_adapter(kind).secret_fields
+    plain = {k: v for k, v in config.items() if k not in secret_fields}
+    secrets = {k: v for k, v in config.items() if k in secret_fields}
+    return plain, _keys(keyring).seal(SEALED_FOR, connection_id, secrets) if secrets else None
+
+
+def open_config(keyring: Keyring | None, connection_id: str, config: dict, sealed: str | None) -> dict:
+    if not sealed:
+        return dict(config)
+    return {**config, **_keys(keyring).open(SEALED_FOR, connection_id, sealed)}
+
+
+def reseal(uow: UnitOfWork, after: str, limit: int) -> tuple[int, str | None]:
+    """`flask rotate-secrets`, one bounded transaction: the sealed credentials of up to `limit`
+    connections (ids above `after`) sealed again under the first key. Answers (how many, the last
+    id read or None when none was left). A value rewritten meanwhile (store_config) is left as is."""
+    rows = uow.execute(
+        select(CONNECTIONS.c.id, CONNECTIONS.c.secrets)
+        .where(CONNECTIONS.c.secrets.is_not(None), CONNECTIONS.c.id > after)
+        .order_by(CONNECTIONS.c.id)
+        .limit(limit)
+    ).all()
+    resealed = 0
+    for row in rows:
+        fresh = _keys(uow.keyring).rotate(SEALED_FOR, row.id, row.secrets)
+        resealed += uow.execute(
+            update(CONNECTIONS)
+            .where(CONNECTIONS.c.id == row.id, CONNECTIONS.c.secrets == row.secrets)
+            .values(secrets=fresh)
+        ).rowcount
+    return resealed, rows[-1].id if rows else None
+
+
+def _keys(keyring: Keyring | None) -> Keyring:
+    if keyring is None:
+        raise SealedValueError("no SECRET_KEYS keyring was given to seal or open CRM credentials")
+    return keyring
 
 
 def all_connections(uow: UnitOfWork, actor: Actor) -> list[dict]:

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import random
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
 
+from backend.persistence.sealed import SealedValueError
 from backend.persistence.tables import CrmConnection, CrmDelivery
 from backend.persistence.unit_of_work import UnitOfWork
+from backend.services import crm
 
 DELIVERIES = CrmDelivery.__table__
 CONNECTIONS = CrmConnection.__table__
@@ -74,25 +76,27 @@ def claim_due(uow: UnitOfWork, now: datetime, policy: Policy, limit: int) -> lis
                 updated_at=now,
             )
         ).rowcount
-        if won:
-            claimed.append(_claimed(uow, delivery_id, token))
+        if won and (c := _claimed(uow, delivery_id, token, now, policy)):
+            claimed.append(c)
     return claimed
 
 
-def _claimed(uow: UnitOfWork, delivery_id: str, token: str) -> Claimed:
-    row = uow.execute(
+def _claimed(uow: UnitOfWork, delivery_id: str, token: str, now: datetime, policy: Policy) -> Claimed | None:
+    """The claimed delivery with its connection's config, credentials opened for the sender. When
+    they do not open (a key missing from SECRET_KEYS, a ciphertext copied from another row), the
+    attempt fails here, retried later as any failure: nothing is sent, the others go on."""
+    d = uow.execute(
         select(
-            DELIVERIES.c.id,
-            DELIVERIES.c.attempts,
-            DELIVERIES.c.payload,
-            DELIVERIES.c.connection_id,
-            CONNECTIONS.c.kind,
-            CONNECTIONS.c.config,
-        )
-        .join(CONNECTIONS, CONNECTIONS.c.id == DELIVERIES.c.connection_id)
-        .where(DELIVERIES.c.id == delivery_id)
+            DELIVERIES.c.id, DELIVERIES.c.attempts, DELIVERIES.c.payload, DELIVERIES.c.connection_id
+        ).where(DELIVERIES.c.id == delivery_id)
     ).one()
-    return Claimed(row.id, token, row.attempts, row.payload, row.kind, row.config, row.connection_id)
+    connection = uow.execute(select(CONNECTIONS).where(CONNECTIONS.c.id == d.connection_id)).one()
+    claimed = Claimed(d.id, token, d.attempts, d.payload, connection.kind, {}, d.connection_id)
+    try:
+        return replace(claimed, config=crm.connection_config(uow, connection))
+    except SealedValueError as exc:
+        failed(uow, claimed, str(exc), True, None, now, policy)
+        return None
 
 
 def delivered(uow: UnitOfWork, claimed: Claimed, external_id: str | None, now: datetime) -> None:
