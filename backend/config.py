@@ -88,7 +88,7 @@ class Settings:
     job_pause_file: str | None = None  # crash tests: the file names a chunk to pause after
     email_validator_url: str | None = None  # a validation service; without it, the local validator
     email_validator_key: str | None = None
-    # api.md "OAuth 2 connect": where the server is reached (the callback is <PUBLIC_URL>/v1/crm/oauth/callback)
+    # api.md "OAuth 2 connect": where the server is reached (callback: <PUBLIC_URL>/v1/crm/oauth/callback)
     # and the operator's app per vendor; <KIND>_OAUTH_BASE_URL replaces the vendor's real hosts
     public_url: str | None = None
     hubspot_client_id: str | None = None
