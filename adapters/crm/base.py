@@ -359,6 +359,10 @@ def failure_from_response(
     if 300 <= status < 400:
         message += " (redirects are not followed)"
     message = redact(message, secrets)
+    if (
+        status == 401
+    ):  # the credentials were refused (Salesforce: INVALID_SESSION_ID): refresh or re-authorize
+        return AuthRefused(message)
     if not retryable:
         return PermanentDeliveryError(message)
     now = time.time() if now is None else now

@@ -18,6 +18,7 @@ from backend.services.charge_guard import Actor
 from backend.services.unlocking import Held
 
 DELIVERIES = CrmDelivery.__table__
+CONNECTIONS = CrmConnection.__table__
 DELIVERY_STATUSES = ("pending", "delivered", "failed", "dead")
 
 
@@ -42,6 +43,16 @@ def create_connection(
     if kind == "webhook" and "secret" not in config:
         out["secret"] = stored["secret"]
     return out
+
+
+def connection_config(uow: UnitOfWork, row: CrmConnection) -> dict:
+    """A connection's config in the clear, for the adapter (the one way configs are read)."""
+    return dict(row.config)
+
+
+def store_config(uow: UnitOfWork, connection_id: str, kind: str, config: dict) -> None:
+    """Replace a connection's config (the one way configs are written)."""
+    uow.execute(update(CONNECTIONS).where(CONNECTIONS.c.id == connection_id).values(config=config))
 
 
 def all_connections(uow: UnitOfWork, actor: Actor) -> list[dict]:
