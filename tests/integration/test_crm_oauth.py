@@ -19,6 +19,7 @@ from adapters.crm.registry import get_adapter
 from backend.app import create_app
 from backend.jobs.deliveries import DeliverySender
 from backend.persistence.tables import CrmConnection, CrmDelivery, OAuthState
+from backend.services import outbox
 from tests.conftest import ORIGIN, app_settings, make_api
 from tests.fake_vendors import CLIENTS, FakeVendors
 
@@ -281,21 +282,21 @@ def test_two_workers_on_an_expired_hubspot_token_refresh_once_and_both_deliver(a
     export(api, client, connection_id, 2)
     clock.advance(fake.lifetimes["hubspot"] - 60)  # within CRM_REFRESH_MARGIN of the stated expiry
     workers = [sender(app, clock) for _ in range(2)]
-    for worker in workers:
-        worker.batch = 1
+    store = app.extensions["store"]
+    claims = [  # each worker holds one delivery; they send at once
+        store.run(lambda uow: outbox.claim_due(uow, w.now(), w.policy, 1))[0] for w in workers
+    ]
     ready = threading.Barrier(2)
-    sent = []
 
-    def work(worker):
+    def work(worker, claimed):
         ready.wait(10)
-        sent.append(worker.run_once())
+        worker.send(claimed)
 
-    threads = [threading.Thread(target=work, args=(w,)) for w in workers]
+    threads = [threading.Thread(target=work, args=pair) for pair in zip(workers, claims, strict=True)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(60)
-    assert sent == [1, 1]
     assert [d["status"] for d in deliveries(client)] == ["delivered", "delivered"]
     [refresh] = fake.grants("hubspot", "refresh_token")
     assert refresh["status"] == 200
