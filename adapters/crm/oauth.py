@@ -211,7 +211,8 @@ def refresh(vendor: Vendor, client: Client, endpoint: TokenEndpoint, refresh_tok
 def _token_request(
     vendor: Vendor, client: Client, endpoint: TokenEndpoint, form: dict, kept_refresh_token: str | None
 ) -> TokenSet:
-    sent = [client.client_secret, *form.values()]
+    # what must never reach a message: the client secret and the code, verifier or refresh token sent
+    sent = [client.client_secret, *(form[k] for k in ("code", "code_verifier", "refresh_token") if k in form)]
     auth = None
     if vendor.basic_auth:
         auth = (client.client_id, client.client_secret)

@@ -274,6 +274,19 @@ def test_salesforce_keeps_delivering_across_three_expiries_with_one_refresh_each
     assert client.balance()["email"] == 96  # four leads, four credits, nothing for the re-sends
 
 
+def test_a_token_still_refused_after_one_refresh_is_auth_refused_without_a_loop(api, app, fake, clock):
+    client = api.account()
+    connection_id = connect(api, client, fake, "salesforce")
+    export(api, client, connection_id, 1)
+    fake.lifetimes["salesforce"] = 0  # every new session is dead on arrival
+    clock.advance(7201)
+    sender(app, clock).run_once()
+    assert len(fake.grants("salesforce", "refresh_token")) == 1
+    assert len(fake.api_calls("salesforce", 401)) == 2
+    [delivery] = deliveries(client)
+    assert delivery["status"] != "delivered" and delivery["attempts"] == 1
+
+
 def test_two_workers_on_an_expired_hubspot_token_refresh_once_and_both_deliver(api, app, fake, clock):
     fake.rotates["hubspot"] = True
     fake.refresh_delay = 0.3  # the second worker arrives while the first is refreshing
