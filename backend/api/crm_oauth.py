@@ -48,6 +48,8 @@ def reauthorize(body, connection_id):
     responses={
         "200": {"description": "A short page: connected"},
         "302": {"description": "Back to return_to, with connection_id"},
+        "400": {"description": "A bad, used or expired state, or the vendor's error= (problem+json)"},
+        "502": {"description": "The vendor's token answer is unusable (problem+json); nothing connected"},
     },
 )
 def callback(query):
