@@ -82,7 +82,7 @@ class TokenKeeper:
         )
 
     def _renewed(self, connection_id: str, needs_refresh: Callable[[dict], bool]) -> dict:
-        deadline = time.monotonic() + self.lease_seconds + 5
+        deadline = time.monotonic() + self.lease_seconds  # a live lease ends by then, or its holder died
         while True:
             current = self.store.run(lambda uow: _read(uow, connection_id), write=False)
             if not current.config.get("refresh_token") or not needs_refresh(current.config):

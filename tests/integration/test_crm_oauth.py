@@ -14,12 +14,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import select, update
 
-from adapters.crm.base import ConfigError
+from adapters.crm.base import AuthRefused, ConfigError, RetryableDeliveryError
 from adapters.crm.registry import get_adapter
 from backend.app import create_app
 from backend.jobs.deliveries import DeliverySender
 from backend.persistence.tables import CrmConnection, CrmDelivery, OAuthState
 from backend.services import outbox
+from backend.services.crm_tokens import TokenKeeper
 from tests.conftest import ORIGIN, app_settings, make_api
 from tests.fake_vendors import CLIENTS, FakeVendors
 
@@ -318,6 +319,46 @@ def test_two_workers_on_an_expired_hubspot_token_refresh_once_and_both_deliver(a
     row = stored(app, connection_id)
     assert row.token_version == 1 and row.token_lease_owner is None
     assert fake.refresh_tokens[row.config["refresh_token"]]["live"]  # the rotated one was stored
+
+
+def keeper(app, clock):
+    return TokenKeeper(app.extensions["store"], app.config["SETTINGS"], clock)
+
+
+def test_a_refused_refresh_is_auth_refused_without_the_token_and_frees_the_lease(api, app, fake, clock):
+    client = api.account()
+    connection_id = connect(api, client, fake, "hubspot")
+    refresh_token = stored(app, connection_id).config["refresh_token"]
+    fake.revoke("hubspot")
+    clock.advance(fake.lifetimes["hubspot"])
+    with pytest.raises(AuthRefused) as refused:
+        keeper(app, clock).fresh_config(connection_id)
+    assert "refused the refresh token" in refused.value.message and "invalid_grant" in refused.value.message
+    assert refresh_token not in refused.value.message and CLIENTS["hubspot"][1] not in refused.value.message
+    row = stored(app, connection_id)
+    assert (row.token_lease_owner, row.token_version) == (None, 0)
+
+
+def test_a_live_lease_is_waited_for_bounded_and_a_dead_workers_lease_is_taken_over(api, app, fake, clock):
+    client = api.account()
+    connection_id = connect(api, client, fake, "hubspot")
+    clock.advance(fake.lifetimes["hubspot"])
+    until = datetime.fromtimestamp(clock() + 30, UTC)  # a worker that died mid-refresh
+    app.extensions["store"].run(
+        lambda uow: uow.execute(
+            update(CrmConnection.__table__).values(token_lease_until=until, token_lease_owner="gone")
+        )
+    )
+    waiting = keeper(app, clock)
+    waiting.lease_seconds = 0.2  # bounds the wait in real time
+    with pytest.raises(RetryableDeliveryError, match="another worker is refreshing"):
+        waiting.fresh_config(connection_id)
+    assert not fake.grants("hubspot", "refresh_token")
+    clock.advance(31)
+    config = keeper(app, clock).fresh_config(connection_id)
+    assert len(fake.grants("hubspot", "refresh_token")) == 1
+    row = stored(app, connection_id)
+    assert config["access_token"] == row.config["access_token"] and row.token_version == 1
 
 
 def test_reauthorize_renews_the_same_connection_and_its_pending_deliveries_go_out(api, app, fake, clock):
