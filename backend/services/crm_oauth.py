@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlencode, urlsplit
 
 import requests
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from adapters.crm import oauth
 from adapters.crm.base import ConfigError, DeliveryError
@@ -68,6 +68,7 @@ def start(
 ) -> dict:
     vendor, client = _app(settings, kind)
     _check_return_to(settings, return_to)
+    _forget_old(uow)
     state = secrets.token_urlsafe(32)
     verifier, challenge = oauth.pkce_pair() if vendor.pkce else (None, None)
     uow.session.add(
@@ -172,6 +173,11 @@ def _origin(url: str) -> str | None:
 
 def _hash(state: str) -> str:
     return hashlib.sha256(state.encode()).hexdigest()
+
+
+def _forget_old(uow: UnitOfWork) -> None:
+    """States a day past their expiry are of no use to anyone, not even to tell a replay apart."""
+    uow.execute(delete(STATES).where(STATES.c.expires_at < utcnow() - timedelta(days=1)))
 
 
 def _consume(uow: UnitOfWork, state: str) -> OAuthState | None:

@@ -5,6 +5,7 @@ across two workers, and re-authorization after a refused refresh."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -146,7 +147,8 @@ def sender(app, clock):
 
 
 @pytest.mark.parametrize("kind", ["hubspot", "salesforce", PIPEDRIVE])
-def test_consent_round_trip_connects_and_never_shows_a_credential(api, app, fake, kind):
+def test_consent_round_trip_connects_and_never_shows_a_credential(api, app, fake, kind, caplog):
+    caplog.set_level(logging.DEBUG)
     client = api.account()
     start = client.post("/v1/crm/oauth/start", {"kind": kind, "name": "sales"})
     assert start.status_code == 200
@@ -180,7 +182,7 @@ def test_consent_round_trip_connects_and_never_shows_a_credential(api, app, fake
     assert ("expires_at" in row.config) == (kind != "salesforce")  # Salesforce states no lifetime
     shown = done.get_data(as_text=True) + client.get("/v1/crm/connections").get_data(as_text=True)
     for secret in (row.config["access_token"], row.config["refresh_token"], CLIENTS[kind][1]):
-        assert secret not in shown
+        assert secret not in shown and secret not in caplog.text
 
 
 def test_forged_replayed_and_expired_states_are_refused_and_create_nothing(api, app, fake):
