@@ -24,7 +24,7 @@ import requests
 from sqlalchemy import or_, update
 
 from adapters.crm import oauth
-from adapters.crm.base import AuthRefused, DeliveryError, RetryableDeliveryError
+from adapters.crm.base import AuthRefused, DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 from backend.config import Settings
 from backend.persistence.tables import CrmConnection
 from backend.persistence.unit_of_work import Store, UnitOfWork
@@ -144,6 +144,8 @@ class TokenKeeper:
 
 def _read(uow: UnitOfWork, connection_id: str) -> Current:
     row = uow.session.get(CrmConnection, connection_id, populate_existing=True)
+    if row is None:
+        raise PermanentDeliveryError("this CRM connection no longer exists")
     return Current(row.id, row.kind, connection_config(uow, row), row.token_version)
 
 

@@ -168,7 +168,7 @@ def test_consent_round_trip_connects_and_never_shows_a_credential(api, app, fake
 
     done = consent(api, fake, start.json, kind)
 
-    assert done.status_code == 200 and done.mimetype == "text/html"
+    assert done.status_code == 200 and done.mimetype == "text/html", done.get_data(as_text=True)
     assert "default-src 'none'" in done.headers["Content-Security-Policy"]
     assert done.headers["X-Content-Type-Options"] == "nosniff"
     [exchange] = fake.grants(kind, "authorization_code")
