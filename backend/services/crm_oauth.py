@@ -102,13 +102,10 @@ def callback(store: Store, settings: Settings, query: dict) -> Connected:
     """The vendor sent the browser back: consume the state, exchange the code, connect."""
     state = query.get("state") or ""
     pending = store.run(lambda uow: _consume(uow, state)) if state else None
-    if query.get("error"):
+    if query.get("error"):  # the state is spent with the refusal
         described = " ".join(str(query.get("error_description") or "").split())[:200]
-        raise OAuthRefused(
-            f"the CRM answered {str(query['error'])[:60]!r}"
-            + (f": {described}" if described else "")
-            + "; nothing was connected"
-        )
+        error = f"the CRM answered {str(query['error'])[:60]!r}" + (f": {described}" if described else "")
+        raise OAuthRefused(f"{error}; nothing was connected")
     if pending is None:
         raise OAuthRefused(
             "this sign-in link is unknown, already used or expired; start the connection again"
@@ -116,22 +113,26 @@ def callback(store: Store, settings: Settings, query: dict) -> Connected:
     if not query.get("code"):
         raise OAuthRefused("the CRM sent no authorization code; start the connection again")
     vendor, client = _app(settings, pending.kind)
+    config = _exchange(vendor, client, settings, query["code"], pending.code_verifier)
+    return store.run(lambda uow: _connect(uow, pending, config))
+
+
+def _exchange(
+    vendor: oauth.Vendor, client: oauth.Client, settings: Settings, code: str, verifier: str | None
+) -> dict:
+    """The code for tokens, with no transaction open, as the adapter's config."""
+    session = requests.Session()
+    session.trust_env = False  # as every outbound call: no environment proxies or ~/.netrc
     endpoint = oauth.TokenEndpoint(
-        _session(), settings.crm_allow_private_networks, settings.crm_timeout, time.time
+        session, settings.crm_allow_private_networks, settings.crm_timeout, time.time
     )
     try:
         tokens = oauth.exchange_code(
-            vendor,
-            client,
-            endpoint,
-            code=query["code"],
-            redirect_uri=redirect_uri(settings),
-            code_verifier=pending.code_verifier,
+            vendor, client, endpoint, code=code, redirect_uri=redirect_uri(settings), code_verifier=verifier
         )
     except DeliveryError as exc:
         raise VendorRefused(f"{exc.message}; nothing was connected") from None
-    config = _validated(vendor, tokens, settings.crm_allow_private_networks)
-    return store.run(lambda uow: _connect(uow, pending, config))
+    return _validated(vendor, tokens, settings.crm_allow_private_networks)
 
 
 def redirect_uri(settings: Settings) -> str:
@@ -191,12 +192,6 @@ def _consume(uow: UnitOfWork, state: str) -> OAuthState | None:
     if not won:
         return None
     return uow.session.execute(select(OAuthState).where(OAuthState.state_hash == _hash(state))).scalar_one()
-
-
-def _session() -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False
-    return session
 
 
 def _validated(vendor: oauth.Vendor, tokens: oauth.TokenSet, allow_private_networks: bool) -> dict:
