@@ -361,9 +361,7 @@ def failure_from_response(
     if 300 <= status < 400:
         message += " (redirects are not followed)"
     message = redact(message, secrets)
-    if (
-        status == 401
-    ):  # the credentials were refused (Salesforce: INVALID_SESSION_ID): refresh or re-authorize
+    if status == 401:  # credentials refused (Salesforce: INVALID_SESSION_ID): refresh or re-authorize
         return AuthRefused(message)
     if not retryable:
         return PermanentDeliveryError(message)
