@@ -32,6 +32,23 @@ def _origins(value: str | None) -> tuple[str, ...]:
     return origins
 
 
+OAUTH_KINDS = ("hubspot", "salesforce", "pipedrive")
+
+
+def _text(env, name: str) -> str | None:
+    return (env.get(name) or "").strip() or None
+
+
+def _base_url(env, name: str) -> str | None:
+    """An http(s) URL without a trailing slash, query or fragment; anything else refuses to start."""
+    value = _text(env, name)
+    if value is None:
+        return None
+    if not re.match(r"^https?://[^/?#\s]+(/[^?#\s]*)?$", value, re.IGNORECASE):
+        raise ValueError(f"{name}={value!r}: expected an http(s) URL such as https://leads.example.com")
+    return value.rstrip("/")
+
+
 def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -80,6 +97,26 @@ class Settings:
     # unset and embedded, a key is made once under var_dir
     secret_keys: tuple[str, ...] = ()
     var_dir: str = str(ROOT / "var")
+    # api.md "OAuth 2 connect": where the server is reached (callback: <PUBLIC_URL>/v1/crm/oauth/callback)
+    # and the operator's app per vendor; <KIND>_OAUTH_BASE_URL replaces the vendor's real hosts
+    public_url: str | None = None
+    hubspot_client_id: str | None = None
+    hubspot_client_secret: str | None = None
+    hubspot_oauth_base_url: str | None = None
+    salesforce_client_id: str | None = None
+    salesforce_client_secret: str | None = None
+    salesforce_oauth_base_url: str | None = None  # default https://login.salesforce.com
+    pipedrive_client_id: str | None = None
+    pipedrive_client_secret: str | None = None
+    pipedrive_oauth_base_url: str | None = None
+
+    def oauth_client(self, kind: str) -> tuple[str, str, str | None] | None:
+        """(client id, client secret, base URL override) of the operator's app for `kind`, when set."""
+        client_id = getattr(self, f"{kind}_client_id", None)
+        secret = getattr(self, f"{kind}_client_secret", None)
+        if not client_id or not secret:
+            return None
+        return client_id, secret, getattr(self, f"{kind}_oauth_base_url", None)
 
     @classmethod
     def from_env(cls, env=os.environ) -> Settings:
@@ -104,4 +141,12 @@ class Settings:
             email_validator_key=env.get("EMAIL_VALIDATOR_KEY") or None,
             crm_allow_private_networks=_flag(env.get("CRM_ALLOW_PRIVATE_NETWORKS")),
             secret_keys=comma_separated(env.get("SECRET_KEYS")),
+            public_url=_base_url(env, "PUBLIC_URL"),
+            **{
+                f"{kind}_{key}": (_base_url if key == "oauth_base_url" else _text)(
+                    env, f"{kind}_{key}".upper()
+                )
+                for kind in OAUTH_KINDS
+                for key in ("client_id", "client_secret", "oauth_base_url")
+            },
         )

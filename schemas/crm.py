@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import EXCLUDE, Schema, fields, validate
 
 from backend.services.crm import DELIVERY_STATUSES
 from schemas.extension import DeliverySchema
@@ -50,3 +50,44 @@ class DeliveriesQuery(Schema):
 
 class DeliveriesResponse(Schema):
     deliveries = fields.List(fields.Nested(DeliverySchema))
+
+
+def _return_to():
+    return fields.String(
+        validate=validate.Length(min=1, max=2000),
+        metadata={
+            "description": "Where the browser goes after the callback (an origin in CORS_ORIGINS or "
+            "PUBLIC_URL, with ?connection_id=…); without it the callback shows a short page"
+        },
+    )
+
+
+class OAuthStartRequest(Schema):
+    kind = fields.String(
+        required=True,
+        validate=validate.OneOf(("hubspot", "salesforce", "pipedrive")),
+        metadata={"description": "The CRM to connect through its OAuth 2 consent page"},
+    )
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    return_to = _return_to()
+
+
+class ReauthorizeRequest(Schema):
+    return_to = _return_to()
+
+
+class OAuthStartResponse(Schema):
+    authorize_url = fields.String(
+        metadata={"description": "The vendor's consent page: client id, redirect URI, scopes, state, PKCE"}
+    )
+    state = fields.String(metadata={"description": "Single use, bound to this account and user, 10 minutes"})
+
+
+class OAuthCallbackQuery(Schema):
+    code = fields.String()
+    state = fields.String()
+    error = fields.String(metadata={"description": "The vendor's refusal, e.g. access_denied"})
+    error_description = fields.String()
+
+    class Meta:
+        unknown = EXCLUDE

@@ -350,7 +350,9 @@ class CrmAdapter(abc.ABC):
 
     @classmethod
     def public_config(cls, config: dict) -> dict:
-        return {key: value for key, value in config.items() if key not in cls.secret_fields}
+        """Without credentials: the kind's secret fields and any OAuth tokens (api.md "Refresh")."""
+        hidden = {*cls.secret_fields, "access_token", "refresh_token"}
+        return {key: value for key, value in config.items() if key not in hidden}
 
     def __init__(self, config: dict, outbound: Outbound):
         self.config = config

@@ -10,6 +10,8 @@ from werkzeug.exceptions import Unauthorized
 
 from backend.services import accounts
 
+OAUTH_CALLBACK = "/v1/crm/oauth/callback"
+
 
 def _bearer() -> str | None:
     header = request.headers.get("Authorization", "")
@@ -20,6 +22,9 @@ def _bearer() -> str | None:
 def authenticate() -> None:
     """before_request: sets g.actor for user routes; admin routes need the configured admin token."""
     if request.method == "OPTIONS" or not request.path.startswith("/v1/"):
+        return
+    if request.method == "GET" and request.path == OAUTH_CALLBACK:  # its state is the proof (api.md)
+        g.actor = None
         return
     token = _bearer()
     if token is None:

@@ -16,8 +16,10 @@ from backend.domain.errors import (
     InvalidInput,
     InvalidProfileUrl,
     NotFound,
+    OAuthRefused,
     TooLarge,
     UserLimitReached,
+    VendorRefused,
 )
 from backend.persistence.unit_of_work import is_transient
 
@@ -39,6 +41,8 @@ DOMAIN = {
     Forbidden: (403, "forbidden", "Forbidden"),
     TooLarge: (413, "payload_too_large", "Payload too large"),
     Conflict: (409, "conflict", "Conflict"),
+    OAuthRefused: (400, "oauth_refused", "The CRM connection could not be completed"),
+    VendorRefused: (502, "crm_vendor_refused", "The CRM's answer could not be used"),
     InsufficientCredits: (402, "insufficient_credits", "Insufficient credits"),
     UserLimitReached: (402, "user_limit_reached", "Monthly user limit reached"),
     IdempotencyConflict: (422, "idempotency_conflict", "Idempotency-Key reused with another body"),

@@ -30,6 +30,14 @@ class Forbidden(DomainError):
     """The caller is known but may not do this (a member on an account-admin route)."""
 
 
+class OAuthRefused(DomainError):
+    """An OAuth callback that cannot complete: a bad, used or expired state, or the vendor's `error=`."""
+
+
+class VendorRefused(DomainError):
+    """The CRM vendor's answer cannot be used (a token answer without access_token, a forbidden API host)."""
+
+
 class Conflict(DomainError):
     """The resource is in a state that forbids the action."""
 

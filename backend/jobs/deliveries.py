@@ -14,11 +14,12 @@ from datetime import UTC, datetime
 
 import requests
 
-from adapters.crm.base import DeliveryError, Lead, Outbound, outbound_session
+from adapters.crm.base import AuthRefused, DeliveryError, Lead, Outbound, PushResult, outbound_session
 from adapters.crm.registry import get_adapter
 from backend.config import Settings
 from backend.persistence.unit_of_work import Store
 from backend.services import outbox
+from backend.services.crm_tokens import TokenKeeper
 from backend.services.outbox import Claimed, Policy
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ class DeliverySender:
     ):
         self.store, self.settings, self.clock = store, settings, clock
         self.session = session or outbound_session(settings.crm_allow_private_networks)
+        self.tokens = TokenKeeper(store, settings, clock)
         # a batch is sent one by one, each within the timeout: it must end before its leases do
         self.batch = max(1, int(settings.crm_lease_seconds // (2 * settings.crm_timeout)))
         self.policy = Policy(
@@ -61,11 +63,7 @@ class DeliverySender:
             clock=self.clock,
         )
         try:
-            adapter = get_adapter(c.kind)(c.config, outbound)
-            if "event" in c.payload:  # R22 notifications, queued for webhook connections only
-                result = adapter.send_event(c.payload["event"], c.payload["data"], message_id=c.id)
-            else:
-                result = adapter.push(Lead(**c.payload), delivery_id=c.id)
+            result = self._deliver(c, outbound)
         except DeliveryError as exc:
             self._failed(c, exc.message, exc.retryable, exc.retry_after)
         except Exception as exc:  # noqa: BLE001  (an adapter bug must not stop the worker)
@@ -73,6 +71,29 @@ class DeliverySender:
             self._failed(c, f"adapter error: {type(exc).__name__}", True, None)
         else:
             self.store.run(lambda uow: outbox.delivered(uow, c, result.external_id, self.now()))
+
+    def _deliver(self, c: Claimed, outbound: Outbound) -> PushResult:
+        """Send with a fresh token; a refused token is refreshed once and the send repeated (api.md
+        "Refresh": Salesforce states no expiry, so its 401 INVALID_SESSION_ID is the signal)."""
+        config = self._config(c)
+        try:
+            return self._push(c, config, outbound)
+        except AuthRefused:
+            renewed = self.tokens.after_refusal(c.connection_id, config)
+            if renewed is None:
+                raise
+            return self._push(c, renewed, outbound)
+
+    def _config(self, claimed: Claimed) -> dict:
+        """The claimed delivery's connection config, with an access token good for CRM_REFRESH_MARGIN."""
+        return self.tokens.fresh_config(claimed.connection_id)
+
+    @staticmethod
+    def _push(c: Claimed, config: dict, outbound: Outbound) -> PushResult:
+        adapter = get_adapter(c.kind)(config, outbound)
+        if "event" in c.payload:  # R22 notifications, queued for webhook connections only
+            return adapter.send_event(c.payload["event"], c.payload["data"], message_id=c.id)
+        return adapter.push(Lead(**c.payload), delivery_id=c.id)
 
     def _failed(self, c: Claimed, message: str, retryable: bool, retry_after: float | None) -> None:
         status = self.store.run(

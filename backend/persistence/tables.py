@@ -165,6 +165,31 @@ class CrmConnection(SQLModel, table=True):
     last_success_at: datetime | None = None
     last_error: str | None = Field(default=None, max_length=1000)
     created_at: datetime = Field(default_factory=utcnow)
+    # api.md "Refresh": one token refresh at a time per connection, claimed by a short committed lease;
+    # token_version counts the token writes, so a reader knows whether the token it used is still current
+    token_lease_until: datetime | None = None
+    token_lease_owner: str | None = Field(default=None, max_length=36)
+    token_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+
+class OAuthState(SQLModel, table=True):
+    """A started OAuth consent (api.md "OAuth 2 connect"): single use, bound to the account and user that
+    started it, 10 minutes. Only a hash of the state is kept; the callback consumes the row with a
+    conditional UPDATE, so a replayed state loses."""
+
+    __tablename__ = "oauth_states"
+    id: str = Field(primary_key=True, max_length=36)
+    state_hash: str = Field(unique=True, max_length=64)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=36)
+    user_id: str = Field(max_length=36)
+    kind: str = Field(max_length=40)
+    name: str = Field(max_length=200)
+    connection_id: str | None = Field(default=None, max_length=36)  # set when re-authorizing
+    return_to: str | None = Field(default=None, max_length=2000)
+    code_verifier: str | None = Field(default=None, max_length=200)  # PKCE; plain until sealed
+    expires_at: datetime
+    used_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class CrmDelivery(SQLModel, table=True):

@@ -5,7 +5,7 @@ their row, with the keys the app uses (`flask db upgrade` hands them over: SECRE
 the embedded mode keeps under var/). Downgrade opens them back into `config`.
 
 Revision ID: 5ec2e7000001
-Revises: c0ffee000001
+Revises: c0ffee000002
 """
 
 import sqlalchemy as sa
@@ -14,7 +14,7 @@ from alembic import context, op
 from backend.services.crm import open_config, seal_config
 
 revision = "5ec2e7000001"
-down_revision = "c0ffee000001"
+down_revision = "c0ffee000002"
 branch_labels = None
 depends_on = None
 
