@@ -108,4 +108,4 @@ def downloads_to(driver, folder: Path) -> None:
 def downloaded(folder: Path, name: str) -> str:
     path = folder / name
     wait_until(lambda: path.exists() and path.stat().st_size > 0, f"the download {name}")
-    return path.read_text()
+    return path.read_bytes().decode("utf-8")  # as written: CSV lines end in \r\n

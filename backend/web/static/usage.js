@@ -169,7 +169,7 @@
     for (const type of TYPES) field(card(type), "average").textContent = average[type];
   }
 
-  // --- the chart: one line per credit type used in the 30 days --------------------------------
+  // --- the chart: a bar per day for each credit type used in the 30 days ----------------------
 
   function dailyUse(rows) {
     const used = {};
@@ -182,6 +182,18 @@
     return used;
   }
 
+  function drawAxes(chart, geometry, max) {
+    const { width, left, right, height, slot, y } = geometry;
+    chart.append(svg("line", { class: "axis", x1: left, x2: width - right, y1: y(0), y2: y(0) }));
+    chart.append(svg("line", { class: "grid", x1: left, x2: width - right, y1: y(max), y2: y(max) }));
+    chart.append(svg("text", { class: "tick", x: left - 6, y: y(0) + 4, "text-anchor": "end" }, "0"));
+    chart.append(svg("text", { class: "tick", x: left - 6, y: y(max) + 4, "text-anchor": "end" }, String(max)));
+    for (const i of [0, 14, 29]) {
+      chart.append(svg("text", { class: "tick", x: left + (i + 0.5) * slot, y: height - 8,
+        "text-anchor": "middle" }, days.list[i].slice(5)));
+    }
+  }
+
   function drawChart(rows, totals) {
     const chart = $("usage-chart");
     const legend = $("chart-legend");
@@ -192,40 +204,32 @@
     chart.dataset.tz = days.tz;
     const used = dailyUse(rows);
     const types = TYPES.filter((t) => used[t]);
-    const width = 640, height = 240, left = 40, right = 12, top = 12, bottom = 28;
     const max = Math.max(1, ...types.flatMap((t) => Object.values(used[t])));
-    const x = (i) => left + (i * (width - left - right)) / (days.list.length - 1);
+    const [width, height, left, right, top, bottom] = [640, 240, 40, 12, 12, 28];
+    const slot = (width - left - right) / days.list.length;
+    const bar = (slot * 0.8) / Math.max(1, types.length);
     const y = (v) => height - bottom - (v * (height - top - bottom)) / max;
-    chart.append(svg("line", { class: "axis", x1: left, x2: width - right, y1: y(0), y2: y(0) }));
-    chart.append(svg("line", { class: "grid", x1: left, x2: width - right, y1: y(max), y2: y(max) }));
-    chart.append(svg("text", { class: "tick", x: left - 6, y: y(0) + 4, "text-anchor": "end" }, "0"));
-    chart.append(svg("text", { class: "tick", x: left - 6, y: y(max) + 4, "text-anchor": "end" }, String(max)));
-    for (const i of [0, 14, 29]) {
-      chart.append(svg("text", { class: "tick", x: x(i), y: height - 8, "text-anchor": "middle" },
-        days.list[i].slice(5)));
-    }
+    drawAxes(chart, { width, left, right, height, slot, y }, max);
     if (!types.length) {
       chart.append(svg("text", { class: "empty", x: width / 2, y: height / 2, "text-anchor": "middle" },
         "No credits used in these 30 days"));
     }
-    for (const type of types) {
+    types.forEach((type, k) => {
       const series = svg("g", { class: "series series-" + type, "data-credit-type": type });
-      const points = days.list.map((day, i) => [x(i), y(used[type][day] || 0)]);
-      series.append(svg("polyline", { points: points.map((p) => p.join(",")).join(" ") }));
       days.list.forEach((day, i) => {
-        const value = used[type][day] || 0;
+        const value = used[type][day];
         if (!value) return;
-        const dot = svg("circle", { cx: points[i][0], cy: points[i][1], r: 3.5, "data-day": day,
-          "data-used": value });
-        dot.append(svg("title", {}, day + ": " + value + " " + type));
-        series.append(dot);
+        const rect = svg("rect", { x: left + i * slot + slot * 0.1 + k * bar, y: y(value), width: bar,
+          height: y(0) - y(value), "data-day": day, "data-used": value });
+        rect.append(svg("title", {}, day + ": " + value + " " + type));
+        series.append(rect);
       });
       chart.append(series);
       const item = el("span", null, { class: "legend-item", "data-credit-type": type });
       item.append(el("span", null, { class: "swatch series-" + type }));
       item.append(document.createTextNode(type + ": " + totals[type].used + " used"));
       legend.append(item);
-    }
+    });
   }
 
   function showTeammates(rows) {
