@@ -346,7 +346,6 @@
   }
 
   async function show() {
-    say($("message"), "Loading…");
     try {
       const summary = await call("/v1/credits");
       me = await call("/v1/me");
