@@ -54,7 +54,7 @@
     throw new ApiError(answer.status, problem);
   }
 
-  // Every row of a listing: follows next_cursor, so nothing is silently cut (bounded all the same).
+  // Every row of a listing: follows next_cursor, so nothing is silently cut (bounded, and saying so).
   async function allRows(path, params, key) {
     let first = null;
     let rows = [];
@@ -64,12 +64,13 @@
       first = first || answer;
       rows = rows.concat(answer[key]);
       cursor = answer.next_cursor;
-      if (!cursor) break;
+      if (!cursor) return { first: first, rows: rows };
     }
-    return { first: first, rows: rows };
+    throw new Error("more than " + MAX_PAGES * PAGE + " rows to show; the page shows none of them");
   }
 
   function explain(err) {
+    if (!(err instanceof ApiError)) return "This page failed: " + err.message;
     if (err.status === 401) {
       return "This key was not accepted: " + err.message + ". Paste the whole key (it is shown " +
         "once, when it is made), or ask an admin of your account for a new one.";
