@@ -34,6 +34,7 @@ from backend.config import Settings
 from backend.jobs.queue import JobQueue
 from backend.persistence.db import make_engine
 from backend.persistence.unit_of_work import Store
+from backend.web import pages
 from schemas.common import ProblemSchema
 
 BLUEPRINTS = (
@@ -117,7 +118,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        OPENAPI_SWAGGER_UI_URL=pages.SWAGGER_UI_URL,
         API_SPEC_OPTIONS={
             "info": {
                 "description": "Credit-metered prospecting API. Every charging answer carries "
@@ -154,6 +155,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.before_request(_json_bodies_only)
     app.before_request(idempotency.claim)
     app.after_request(idempotency.remember)
+    # before the API: the web blueprint's swagger_ui.html (no inline script) is found before flask-smorest's
+    app.register_blueprint(pages.blp)
     api = LeadledgerApi(app, spec_kwargs={"extra_plugins": [idempotency.IdempotencyDoc()]})
     for blp in BLUEPRINTS:
         api.register_blueprint(blp)
