@@ -186,7 +186,7 @@ class OAuthState(SQLModel, table=True):
     name: str = Field(max_length=200)
     connection_id: str | None = Field(default=None, max_length=36)  # set when re-authorizing
     return_to: str | None = Field(default=None, max_length=2000)
-    code_verifier: str | None = Field(default=None, max_length=200)  # PKCE; plain until sealed
+    code_verifier: str | None = Field(default=None, max_length=1000)  # PKCE, sealed to this row
     expires_at: datetime
     used_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)

@@ -33,6 +33,7 @@ from backend.services.charge_guard import Actor
 from backend.services.crm import connection_config, store_config
 from backend.services.crm_tokens import oauth_app
 
+SEALED_FOR = "oauth_states"  # the purpose a state's sealed PKCE verifier is bound to
 STATE_SECONDS = 600
 CALLBACK_PATH = "/v1/crm/oauth/callback"
 STATES = OAuthState.__table__
@@ -69,11 +70,11 @@ def start(
     vendor, client = _app(settings, kind)
     _check_return_to(settings, return_to)
     _forget_old(uow)
-    state = secrets.token_urlsafe(32)
+    state, state_id = secrets.token_urlsafe(32), str(uuid.uuid4())
     verifier, challenge = oauth.pkce_pair() if vendor.pkce else (None, None)
     uow.session.add(
         OAuthState(
-            id=str(uuid.uuid4()),
+            id=state_id,
             state_hash=_hash(state),
             account_id=actor.account_id,
             user_id=actor.user_id,
@@ -81,7 +82,7 @@ def start(
             name=name,
             connection_id=connection_id,
             return_to=return_to,
-            code_verifier=verifier,
+            code_verifier=uow.keyring.seal(SEALED_FOR, state_id, verifier) if verifier else None,
             expires_at=utcnow() + timedelta(seconds=STATE_SECONDS),
         )
     )
@@ -191,7 +192,11 @@ def _consume(uow: UnitOfWork, state: str) -> OAuthState | None:
     ).rowcount
     if not won:
         return None
-    return uow.session.execute(select(OAuthState).where(OAuthState.state_hash == _hash(state))).scalar_one()
+    row = uow.session.execute(select(OAuthState).where(OAuthState.state_hash == _hash(state))).scalar_one()
+    uow.session.expunge(row)  # the verifier is opened in memory only, never written back
+    if row.code_verifier:
+        row.code_verifier = uow.keyring.open(SEALED_FOR, row.id, row.code_verifier)
+    return row
 
 
 def _validated(vendor: oauth.Vendor, tokens: oauth.TokenSet, allow_private_networks: bool) -> dict:

@@ -32,7 +32,7 @@ def upgrade() -> None:
         sa.Column("name", AutoString(length=200), nullable=False),
         sa.Column("connection_id", AutoString(length=36), nullable=True),
         sa.Column("return_to", AutoString(length=2000), nullable=True),
-        sa.Column("code_verifier", AutoString(length=200), nullable=True),
+        sa.Column("code_verifier", AutoString(length=1000), nullable=True),
         sa.Column("expires_at", UTCDateTime(), nullable=False),
         sa.Column("used_at", UTCDateTime(), nullable=True),
         sa.Column("created_at", UTCDateTime(), nullable=False),

@@ -151,6 +151,10 @@ def test_consent_round_trip_connects_and_never_shows_a_credential(api, app, fake
     assert ("code_challenge" in query) == (kind != "pipedrive")  # Pipedrive documents no PKCE
     if kind != "pipedrive":
         assert query["code_challenge_method"] == "S256" and len(query["code_challenge"]) == 43
+        [verifier] = app.extensions["store"].run(
+            lambda uow: uow.execute(select(OAuthState.code_verifier)).scalars().all(), write=False
+        )
+        assert verifier.startswith("gAAAAA")  # a Fernet token: the PKCE verifier is sealed at rest
 
     done = consent(api, fake, start.json, kind)
 
