@@ -13,6 +13,7 @@ from adapters.validation.http import HttpEmailValidator
 from adapters.validation.local import LocalEmailValidator
 from backend import cli, server_secrets
 from backend.api import (
+    account,
     admin,
     auth,
     credits,
@@ -50,6 +51,7 @@ BLUEPRINTS = (
     uploads.blp,
     tracking.blp,
     users.blp,
+    account.blp,
 )
 CORS_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key"]
 EXPOSED_HEADERS = [

@@ -46,6 +46,17 @@ class UserLimit(SQLModel, table=True):
     alerted: int = 0
 
 
+class AlertLevel(SQLModel, table=True):
+    """R25: a balance level that alerts the account when the balance falls to it; `armed` while the
+    balance is above it, so each crossing is reported once (backend/services/alerts.py)."""
+
+    __tablename__ = "alert_levels"
+    account_id: str = Field(foreign_key="accounts.id", primary_key=True, max_length=36)
+    credit_type: str = Field(primary_key=True, max_length=16)
+    level: int = Field(sa_column=Column(BigInteger, primary_key=True))
+    armed: bool = True
+
+
 class Balance(SQLModel, table=True):
     """The running sum of an account's ledger per credit type (for tracking: the credits still free)."""
 

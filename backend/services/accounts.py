@@ -8,11 +8,11 @@ import uuid
 
 from sqlalchemy import bindparam, select
 
-from backend.domain.credits import CreditType
+from backend.domain.credits import CREDIT_TYPES, CreditType
 from backend.domain.errors import NotFound
 from backend.persistence.tables import Account, User
 from backend.persistence.unit_of_work import UnitOfWork
-from backend.services import charge_guard, credits
+from backend.services import alerts, charge_guard, credits
 from backend.services.charge_guard import Actor
 
 USERS = User.__table__
@@ -61,3 +61,15 @@ _BY_TOKEN = select(USERS.c.id, USERS.c.account_id, USERS.c.role).where(
 def actor_for_token(uow: UnitOfWork, token: str) -> Actor | None:
     rows = uow.fetch(_BY_TOKEN, {"h": hash_token(token)})
     return Actor(rows[0].account_id, rows[0].id, rows[0].role) if rows else None
+
+
+def alert_levels(uow: UnitOfWork, actor: Actor) -> dict:
+    """R25: the balance levels that alert the account, per credit type (any member reads them)."""
+    return alerts.levels(uow, actor.account_id)
+
+
+def set_alert_levels(uow: UnitOfWork, actor: Actor, wanted: dict[CreditType, list[int]]) -> dict:
+    """R25 (admins): replace the levels of the credit types given, under the balance lock, so whether
+    each starts armed is judged against the balance no charge is moving meanwhile."""
+    balance = charge_guard.lock_balances(uow, actor.account_id, CREDIT_TYPES)
+    return alerts.set_levels(uow, actor.account_id, wanted, balance)

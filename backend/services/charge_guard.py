@@ -29,7 +29,7 @@ from backend.domain.rules import TRACKING_HOLD
 from backend.persistence.statements import insert_ignoring_conflicts, insert_many
 from backend.persistence.tables import Balance, LedgerEntry, TrackedPerson, Unlock, utcnow
 from backend.persistence.unit_of_work import UnitOfWork
-from backend.services import user_limits
+from backend.services import alerts, user_limits
 
 BALANCES = Balance.__table__
 LEDGER = LedgerEntry.__table__
@@ -255,14 +255,17 @@ def reserve(uow: UnitOfWork, actor: Actor, credit_type: CreditType, amount: int,
 
 
 def release(uow: UnitOfWork, actor: Actor, credit_type: CreditType, amount: int, action: str) -> None:
-    """Give back what a bulk job set aside and did not spend."""
-    if amount <= 0:
-        return
-    lock_balances(uow, actor.account_id, [credit_type])
-    after = _move(uow, actor.account_id, credit_type, amount)
+    """Give back what a bulk job set aside and did not spend; the job's action is complete, so its
+    alerts are judged now (R25), even when nothing is left to give back."""
+    balance = lock_balances(uow, actor.account_id, [credit_type])[credit_type]
     now = utcnow()
-    user_limits.give_back(uow, actor.user_id, credit_type, amount, now)
-    insert_many(uow, LEDGER, [_entry(actor, credit_type, amount, after, f"{action}_release", None, now)])
+    if amount > 0:
+        balance = _move(uow, actor.account_id, credit_type, amount)
+        user_limits.give_back(uow, actor.user_id, credit_type, amount, now)
+        insert_many(
+            uow, LEDGER, [_entry(actor, credit_type, amount, balance, f"{action}_release", None, now)]
+        )
+    _judge(uow, actor, credit_type, balance, now)
 
 
 def _draw(uow, actor, action, credit_type, items, balance_now, reserved, now) -> None:
@@ -313,6 +316,13 @@ def _debit(
         running -= w.amount
         rows.append(_entry(actor, credit_type, -w.amount, running, action, w.person_id, now))
     insert_many(uow, LEDGER, rows)
+    _judge(uow, actor, credit_type, after, now)
+
+
+def _judge(uow: UnitOfWork, actor: Actor, credit_type: CreditType, balance: int, now) -> None:
+    """R25, as an action completes: the account's balance levels, and the acting user's limit."""
+    alerts.judge_balance(uow, actor.account_id, credit_type, balance)
+    alerts.judge_user(uow, actor.account_id, actor.user_id, credit_type, now)
 
 
 def _move(uow: UnitOfWork, account_id: str, credit_type: CreditType, delta: int) -> int | None:
@@ -341,6 +351,7 @@ def grant(uow: UnitOfWork, actor: Actor, credit_type: CreditType, amount: int, n
     lock_balances(uow, actor.account_id, [credit_type])
     after = _move(uow, actor.account_id, credit_type, amount)
     entry = _entry(actor, credit_type, amount, after, "grant", None, utcnow(), note)
+    alerts.judge_balance(uow, actor.account_id, credit_type, after)  # R25: a rise arms levels again
     return uow.execute(insert(LEDGER).values(entry).returning(*LEDGER.c)).one()
 
 
@@ -390,6 +401,7 @@ def hold_tracking(uow: UnitOfWork, actor: Actor, person_ids: list[str]) -> tuple
         running -= TRACKING_HOLD
         rows.append(_entry(actor, CreditType.TRACKING, -TRACKING_HOLD, running, "tracking_hold", p, now))
     insert_many(uow, LEDGER, rows)
+    alerts.judge_balance(uow, actor.account_id, CreditType.TRACKING, after)
     return new, sorted(active)
 
 
@@ -413,6 +425,7 @@ def release_tracking(uow: UnitOfWork, actor: Actor, person_ids: list[str]) -> li
         running += TRACKING_HOLD
         rows.append(_entry(actor, CreditType.TRACKING, TRACKING_HOLD, running, "tracking_release", p, now))
     insert_many(uow, LEDGER, rows)
+    alerts.judge_balance(uow, actor.account_id, CreditType.TRACKING, after)
     return active
 
 

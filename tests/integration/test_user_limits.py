@@ -3,9 +3,11 @@ engines."""
 
 from datetime import UTC, datetime
 
+from sqlalchemy import select
+
 from backend.domain.credits import MILLI, CreditType
 from backend.domain.errors import UserLimitReached
-from backend.persistence.tables import utcnow
+from backend.persistence.tables import Notification, utcnow
 from backend.services import extension, user_limits, users
 from backend.services.charge_guard import Actor
 from tests.integration.test_races import counts, race, ref, setup_targets
@@ -74,3 +76,21 @@ def test_r24_a_new_month_starts_from_zero(store, world):
     assert store.run(lambda uow: user_limits.of_user(uow, member.user_id, december)) == {
         CreditType.EMAIL: (MILLI, MILLI)
     }
+
+
+def test_r25_50_racing_charges_past_a_users_limit_alert_75_and_100_percent_once_each(store, world):
+    admin = Actor(**{**world.account(email=100).__dict__, "role": "admin"})
+    member = world.teammate(admin)
+    urls = world.people(50)
+    limit(store, admin, member, 10)
+    lid, _ = setup_targets(store, admin)
+    jobs = [
+        (lambda u=u: store.run(lambda uow: extension.add_to_list(uow, member, lid, ref(u)))) for u in urls
+    ]
+    race(50, jobs)
+    kinds = store.run(
+        lambda uow: uow.execute(
+            select(Notification.kind, Notification.detail).where(Notification.kind == "user_limit")
+        ).all()
+    )
+    assert sorted(detail["level"] for _, detail in kinds) == [75, 100]
