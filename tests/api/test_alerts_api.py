@@ -8,11 +8,6 @@ def notices(client, kind):
     return [n for n in client.get("/v1/notifications?limit=500").json["notifications"] if n["kind"] == kind]
 
 
-def events(client, event_type):
-    deliveries = client.get("/v1/crm/deliveries?limit=500").json["deliveries"]
-    return [d for d in deliveries if d.get("event_type", event_type) == event_type]
-
-
 def put(client, path, body):
     return client.c.put(path, json=body, headers=client.headers)
 
