@@ -24,12 +24,15 @@ from backend.api import (
     limits,
     lists,
     me,
+    observe,
+    operations,
     searcher,
     tracking,
     uploads,
 )
 from backend.config import Settings
 from backend.jobs.queue import JobQueue
+from backend.observe import metrics
 from backend.persistence.db import make_engine
 from backend.persistence.unit_of_work import Store
 from schemas.common import ProblemSchema
@@ -127,8 +130,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     store = Store(
         engine, load_provider(settings.contact_provider, settings.database_url), email_validator(settings)
     )
+    store.on_charges = metrics.charges_committed
     app.extensions["store"] = store
     app.extensions["queue"] = JobQueue(store, settings)
+    observe.install(app)  # first: the request id and the clock cover every other hook
     if settings.cors_origins:
         CORS(
             app,
@@ -150,6 +155,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     for blp in BLUEPRINTS:
         api.register_blueprint(blp)
     errors.register(app)
-    app.add_url_rule("/healthz", "healthz", lambda: {"status": "ok"})
+    operations.register(app)
     cli.register(app)
     return app
