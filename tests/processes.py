@@ -88,7 +88,7 @@ def start_server(db_url: str, log: Path, workers: int = 4, threads: int = 4, **e
             return proc.poll() is not None and AssertionError(log.read_text())
 
     try:
-        wait_for(up, 30, "gunicorn to answer /healthz")
+        wait_for(up, 90, "gunicorn to answer /healthz")  # a loaded 2-core machine boots slowly
     except AssertionError:
         kill(proc)
         raise AssertionError(f"server did not start: {log.read_text()[-2000:]}") from None
