@@ -4,6 +4,7 @@ with query strings); a worker whose queue does not answer says so and exits non-
 
 import json
 import re
+import socket
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -73,8 +74,28 @@ def test_served_logs_are_json_request_lines_without_tokens_or_query_strings(serv
         "status": 401,
     }
     assert found["time"] and "duration_ms" in found
+    assert malformed(base, b"GET/v1/me?code=oauth-code-43") == 400  # gunicorn quotes this line in its log
+    wait_for(lambda: "Invalid HTTP request line" in log.read_text(), 10, "gunicorn's warning")
     logged = log.read_text()
-    assert "oauth-code-42" not in logged and "tok-not-valid" not in logged and "code=" not in logged
+    assert "oauth-code-4" not in logged and "tok-not-valid" not in logged and "code=" not in logged
+
+
+def malformed(base: str, request_line: bytes) -> int:
+    """Send a request line gunicorn answers itself; its status."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(request_line + b"\r\nHost: x\r\n\r\n")
+        return int(s.recv(64).split()[1])
+
+
+@pytest.mark.timeout(120)
+def test_a_request_line_over_the_limit_is_gunicorns_own_414_before_the_app(server):
+    """README "Operations": no problem+json, CORS or X-Request-ID on it — the app never sees it."""
+    base, _, _ = server
+    r = requests.get(base + "/v1/me?code=" + "a" * 4100, timeout=10)
+    assert r.status_code == 414 and "X-Request-ID" not in r.headers
+    assert not r.headers["Content-Type"].startswith("application/problem+json")
+    assert requests.get(base + "/v1/me?code=" + "a" * 4000, timeout=10).status_code == 401
 
 
 @pytest.mark.timeout(60)
