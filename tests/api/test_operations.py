@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from backend.app import create_app
+from backend.jobs.deliveries import DeliverySender
 from backend.persistence.db import make_engine
 from tests.conftest import app_settings, make_api, redis_or_skip
 from tests.tcp_proxy import TcpProxy
@@ -176,6 +177,8 @@ def test_logs_of_reveals_crm_connections_and_failures_hold_no_token_secret_email
         "/v1/crm/connections", {"kind": "webhook", "name": "h", "config": {"url": "http://127.0.0.1:9/h"}}
     ).json
     user.post("/v1/crm/connections", {"kind": "hubspot", "name": "v", "config": {"access_token": "pat-xyz"}})
+    user.post("/v1/extension/crm-exports", {"linkedin_url": body["linkedin_url"], "connection_id": made["id"]})
+    assert DeliverySender(app.extensions["store"], app.config["SETTINGS"]).run_once() == 1  # refused: a retry
     api.raw.get("/v1/me?code=oauth-code-123", headers={"Authorization": "Bearer not-a-valid-token"})
     user.post("/v1/extension/reveal", {"linkedin_url": "https://example.com/jane@x.example"})
     user.post("/v1/lists", {"name": "\x00"})  # a value the database refuses
@@ -192,5 +195,40 @@ def test_logs_of_reveals_crm_connections_and_failures_hold_no_token_secret_email
     ]
     formatter = JsonFormatter("%(levelname)s %(name)s %(message)s")
     logged = "\n".join(formatter.format(r) for r in caplog.records)
-    assert len(request_lines(caplog)) >= 8
+    assert len(request_lines(caplog)) >= 8 and "delivery attempt" in logged
     assert not [s for s in secrets if s in logged]
+
+
+def test_a_job_run_and_a_delivery_attempt_each_log_one_line_and_count_their_outcome(sqlite_url, caplog):
+    """api.md "Operations": per job and per CRM delivery attempt (the job runs inline here)."""
+    app = create_app(app_settings(sqlite_url, queue_immediate=True))
+    api = make_api(app)
+    user = api.account()
+    body = {
+        "post_url": "https://www.linkedin.com/posts/x-1",
+        "engagers": [{"linkedin_url": u, "full_name": "N", "engagement": "like"} for u in api.directory(3)],
+        "destination": "csv",
+    }
+    hook = {"kind": "webhook", "name": "h", "config": {"url": "http://127.0.0.1:9/h"}}  # nobody listens
+    connection = user.post("/v1/crm/connections", hook).json["id"]
+    jobs_before = sample("leadledger_jobs_total", kind="post_export", outcome="finished")
+    retries_before = sample("leadledger_crm_delivery_attempts_total", kind="webhook", outcome="retry")
+    caplog.set_level(logging.INFO)
+    job_id = user.post("/v1/extension/post-exports", body).json["job"]["id"]
+    export = {"linkedin_url": api.directory(1, start=3)[0], "connection_id": connection}
+    delivery_id = user.post("/v1/extension/crm-exports", export).json["delivery"]["id"]
+    assert DeliverySender(app.extensions["store"], app.config["SETTINGS"]).run_once() == 1
+    [job] = [r for r in caplog.records if r.getMessage() == "job"]
+    assert (job.job_id, job.kind, job.outcome) == (job_id, "post_export", "finished")
+    [attempt] = [r for r in caplog.records if r.getMessage() == "delivery attempt"]
+    assert (attempt.delivery_id, attempt.kind, attempt.attempt, attempt.outcome) == (
+        delivery_id,
+        "webhook",
+        1,
+        "retry",
+    )
+    assert sample("leadledger_jobs_total", kind="post_export", outcome="finished") == jobs_before + 1
+    assert (
+        sample("leadledger_crm_delivery_attempts_total", kind="webhook", outcome="retry")
+        == retries_before + 1
+    )
