@@ -177,7 +177,9 @@ def test_logs_of_reveals_crm_connections_and_failures_hold_no_token_secret_email
         "/v1/crm/connections", {"kind": "webhook", "name": "h", "config": {"url": "http://127.0.0.1:9/h"}}
     ).json
     user.post("/v1/crm/connections", {"kind": "hubspot", "name": "v", "config": {"access_token": "pat-xyz"}})
-    user.post("/v1/extension/crm-exports", {"linkedin_url": body["linkedin_url"], "connection_id": made["id"]})
+    user.post(
+        "/v1/extension/crm-exports", {"linkedin_url": body["linkedin_url"], "connection_id": made["id"]}
+    )
     assert DeliverySender(app.extensions["store"], app.config["SETTINGS"]).run_once() == 1  # refused: a retry
     api.raw.get("/v1/me?code=oauth-code-123", headers={"Authorization": "Bearer not-a-valid-token"})
     user.post("/v1/extension/reveal", {"linkedin_url": "https://example.com/jane@x.example"})
