@@ -18,11 +18,9 @@ HEADER = "X-Request-ID"
 _PRINTABLE = re.compile(r"[\x20-\x7e]{1,128}")  # printable ASCII; a control character or more is replaced
 
 
-def request_id() -> str | None:
-    return g.get("request_id")
-
-
 def _begin() -> None:
+    """The caller's id when it is 1–128 printable ASCII characters; anything else is replaced (a
+    header value with control characters would be written into logs and answers as sent)."""
     g.started = time.perf_counter()
     sent = request.headers.get(HEADER, "")
     g.request_id = sent if _PRINTABLE.fullmatch(sent) else uuid.uuid4().hex

@@ -39,6 +39,8 @@ def readyz():
 
 
 def metrics_view():
+    """Prometheus text of this server instance; the queue depth is left out when the queue does not
+    answer within the bound (the scrape itself still answers)."""
     token = current_app.config["SETTINGS"].metrics_token
     if token:
         scheme, _, sent = request.headers.get("Authorization", "").partition(" ")
