@@ -25,6 +25,8 @@ from backend.api import (
     limits,
     lists,
     me,
+    observe,
+    operations,
     searcher,
     tracking,
     uploads,
@@ -32,6 +34,7 @@ from backend.api import (
 )
 from backend.config import Settings
 from backend.jobs.queue import JobQueue
+from backend.observe import metrics
 from backend.persistence.db import make_engine
 from backend.persistence.unit_of_work import Store
 from backend.web import pages
@@ -136,8 +139,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         email_validator(settings),
         keyring=keyring,
     )
+    store.on_charges = metrics.charges_committed
     app.extensions["store"] = store
     app.extensions["queue"] = JobQueue(store, settings)
+    observe.install(app)  # first: the request id and the clock cover every other hook
     if settings.cors_origins:
         CORS(
             app,
@@ -161,6 +166,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     for blp in BLUEPRINTS:
         api.register_blueprint(blp)
     errors.register(app)
-    app.add_url_rule("/healthz", "healthz", lambda: {"status": "ok"})
+    operations.register(app)
     cli.register(app)
     return app

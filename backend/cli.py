@@ -54,11 +54,10 @@ def seed_demo(people):
 @click.command("worker")
 def worker():
     """Send CRM deliveries and run background jobs until stopped."""
-    import logging
-
     from backend.jobs import worker as worker_process
+    from backend.observe import logs
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure()
     worker_process.run(current_app._get_current_object())
 
 

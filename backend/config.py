@@ -72,6 +72,7 @@ def _number(env, name: str, kind: type, default):
 class Settings:
     database_url: str = f"sqlite:///{ROOT / 'var' / 'leadledger.db'}"
     admin_token: str | None = None
+    metrics_token: str | None = None  # /metrics wants it as a bearer token when set
     cors_origins: tuple[str, ...] = ()
     redis_url: str | None = None
     contact_provider: str = "directory"
@@ -124,6 +125,7 @@ class Settings:
         return cls(
             database_url=env.get("DATABASE_URL") or defaults.database_url,
             admin_token=env.get("CREDITS_ADMIN_TOKEN") or None,
+            metrics_token=env.get("METRICS_TOKEN") or None,
             cors_origins=_origins(env.get("CORS_ORIGINS")),
             redis_url=env.get("REDIS_URL") or None,
             contact_provider=env.get("CONTACT_PROVIDER") or defaults.contact_provider,

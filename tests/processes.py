@@ -69,15 +69,17 @@ def free_port() -> int:
 
 
 def start_server(db_url: str, log: Path, workers: int = 4, threads: int = 4, **extra) -> tuple:
-    """gunicorn serving wsgi:app; answers (process, base URL) once /healthz answers."""
+    """gunicorn with the repository's gunicorn.conf.py serving wsgi:app, its metrics directory next
+    to the log (a killed server leaves nothing behind); answers (process, base URL) once /healthz
+    answers."""
     import requests
 
     port = free_port()
-    proc = start(
-        ["gunicorn", "-w", str(workers), "--threads", str(threads), "-b", f"127.0.0.1:{port}", "wsgi:app"],
-        env_for(db_url, **extra),
-        log,
-    )
+    metrics_dir = log.parent / f"{log.stem}-metrics"
+    metrics_dir.mkdir(exist_ok=True)
+    env = env_for(db_url, **{"PROMETHEUS_MULTIPROC_DIR": metrics_dir, **extra})
+    env.update(BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY=str(workers), WEB_THREADS=str(threads))
+    proc = start(["gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], env, log)
     base = f"http://127.0.0.1:{port}"
 
     def up():
@@ -87,7 +89,7 @@ def start_server(db_url: str, log: Path, workers: int = 4, threads: int = 4, **e
             return proc.poll() is not None and AssertionError(log.read_text())
 
     try:
-        wait_for(up, 30, "gunicorn to answer /healthz")
+        wait_for(up, 90, "gunicorn to answer /healthz")  # a loaded 2-core machine boots slowly
     except AssertionError:
         kill(proc)
         raise AssertionError(f"server did not start: {log.read_text()[-2000:]}") from None

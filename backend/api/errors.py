@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, current_app, has_request_context, json, request
+from flask import Flask, current_app, g, has_request_context, json, request
 from sqlalchemy.exc import DataError, DBAPIError
 from werkzeug.exceptions import HTTPException
 
@@ -65,7 +65,10 @@ HTTP_CODES = {
 
 
 def problem(status: int, code: str, title: str, detail: str, headers=None, **extra):
+    """Every problem+json answer is built here, so each names its request (api.md "Request ids")."""
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, "code": code, **extra}
+    if has_request_context() and g.get("request_id"):
+        body["request_id"] = g.request_id
     response = current_app.response_class(
         json.dumps(body), status=status, mimetype="application/problem+json"
     )

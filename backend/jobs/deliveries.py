@@ -17,6 +17,7 @@ import requests
 from adapters.crm.base import AuthRefused, DeliveryError, Lead, Outbound, PushResult, outbound_session
 from adapters.crm.registry import get_adapter
 from backend.config import Settings
+from backend.observe import metrics
 from backend.persistence.unit_of_work import Store
 from backend.services import outbox
 from backend.services.crm_tokens import TokenKeeper
@@ -56,6 +57,25 @@ class DeliverySender:
         return len(claimed)
 
     def send(self, c: Claimed) -> None:
+        """One attempt, then one JSON log line and one count of its outcome (api.md "Operations"):
+        ids, kind and outcome only — the CRM's error text stays in the delivery's `last_error`."""
+        started = time.perf_counter()
+        outcome = self._attempt(c)
+        metrics.DELIVERIES.labels(c.kind, outcome).inc()
+        log.info(
+            "delivery attempt",
+            extra={
+                "delivery_id": c.id,
+                "connection_id": c.connection_id,
+                "kind": c.kind,
+                "attempt": c.attempts,
+                "outcome": outcome,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )
+
+    def _attempt(self, c: Claimed) -> str:
+        """Send it and record the outcome: delivered, or what `outbox.failed` made of the failure."""
         outbound = Outbound(
             self.session,
             self.settings.crm_allow_private_networks,
@@ -65,12 +85,12 @@ class DeliverySender:
         try:
             result = self._deliver(c, outbound)
         except DeliveryError as exc:
-            self._failed(c, exc.message, exc.retryable, exc.retry_after)
+            return self._failed(c, exc.message, exc.retryable, exc.retry_after)
         except Exception as exc:  # noqa: BLE001  (an adapter bug must not stop the worker)
             log.exception("delivery %s: adapter error", c.id)
-            self._failed(c, f"adapter error: {type(exc).__name__}", True, None)
-        else:
-            self.store.run(lambda uow: outbox.delivered(uow, c, result.external_id, self.now()))
+            return self._failed(c, f"adapter error: {type(exc).__name__}", True, None)
+        self.store.run(lambda uow: outbox.delivered(uow, c, result.external_id, self.now()))
+        return "delivered"
 
     def _deliver(self, c: Claimed, outbound: Outbound) -> PushResult:
         """Send with a fresh token; a refused token is refreshed once and the send repeated (api.md
@@ -95,11 +115,11 @@ class DeliverySender:
             return adapter.send_event(c.payload["event"], c.payload["data"], message_id=c.id)
         return adapter.push(Lead(**c.payload), delivery_id=c.id)
 
-    def _failed(self, c: Claimed, message: str, retryable: bool, retry_after: float | None) -> None:
+    def _failed(self, c: Claimed, message: str, retryable: bool, retry_after: float | None) -> str:
         status = self.store.run(
             lambda uow: outbox.failed(uow, c, message, retryable, retry_after, self.now(), self.policy)
         )
-        log.info("delivery %s attempt %s: %s (%s)", c.id, c.attempts, message, status)
+        return "retry" if status == "pending" else status
 
     def run_forever(self, stop: threading.Event) -> None:
         while not stop.is_set():

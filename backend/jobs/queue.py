@@ -56,6 +56,10 @@ class JobQueue:
         except Exception:  # noqa: BLE001
             log.exception("job %s: not enqueued; the worker's recovery will run it", job_id)
 
+    def depth(self) -> int:
+        """Tasks waiting to be taken: /readyz asks it to see the queue answer, /metrics reports it."""
+        return self.huey.pending_count()
+
     def recover(self) -> int:
         """Re-enqueue jobs a dead worker left behind (queued, or running past their lease)."""
         ids = self.store.run(lambda uow: jobs.stale(uow, datetime.now(UTC)))

@@ -38,6 +38,9 @@ class Store:
         self.validator = validator
         self.keyring = keyring
         self.writer = WriterQueue(engine.url.database) if engine.dialect.name == "sqlite" else None
+        # called after a commit with what it charged (UnitOfWork.charges): the credits metric, kept
+        # off the charging transaction (backend/observe/metrics.py)
+        self.on_charges: Callable[[list], None] | None = None
 
     def run(self, fn: Callable[[UnitOfWork], T], attempts: int = ATTEMPTS, write: bool = True) -> T:
         return run(self, fn, attempts, write)
@@ -91,6 +94,7 @@ class UnitOfWork:
         self.keyring = store.keyring
         self.dialect = self.engine.dialect.name
         self._session: Session | None = None
+        self.charges: list[tuple[str, str, int]] = []  # (credit type, action, milli-credits) charged
 
     def __enter__(self) -> UnitOfWork:
         if self.writer:
@@ -156,7 +160,9 @@ def run(store: Store, fn: Callable[[UnitOfWork], T], attempts: int = ATTEMPTS, w
             with UnitOfWork(store, write) as uow:
                 result = fn(uow)
                 uow.commit()
-                return result
+            if uow.charges and store.on_charges:
+                store.on_charges(uow.charges)
+            return result
         except DBAPIError as exc:
             if attempt == attempts or not is_transient(exc):
                 raise
