@@ -73,15 +73,21 @@ def test_r11_lead_arrives_once_after_two_failures_same_webhook_id(store, world, 
     assert json.loads(last["body"])["data"]["phone"] is None  # R11: no phone the account does not hold
 
 
-def test_retryable_failures_end_dead_after_the_configured_attempts(store, world, db_url):
+def test_retryable_failures_end_dead_only_after_the_attempts_and_the_give_up_time(store, world, db_url):
+    """api.md "Flow control": dead after CRM_MAX_ATTEMPTS failed attempts AND no sooner than
+    CRM_GIVE_UP_AFTER after the first; the spent attempts wait for that time to try once more."""
     always_down = Receiver(fail_first=100, status=503)
     try:
         actor, _, delivery_id = export(store, world, always_down.url)
         clock = Clock()
-        sender = DeliverySender(store, app_settings(db_url, crm_max_attempts=4), clock=clock)
-        drain(sender, clock)
+        settings = app_settings(db_url, crm_max_attempts=4, crm_give_up_after=86_400)
+        sender = DeliverySender(store, settings, clock=clock)
+        drain(sender, clock, rounds=10)  # ten hours: the four attempts are spent, the day is not
+        waiting = delivery(store, actor, delivery_id)
+        assert (waiting["status"], waiting["attempts"], len(always_down.attempts)) == ("pending", 4, 4)
+        drain(sender, clock, rounds=15)  # past the day since the first attempt
         final = delivery(store, actor, delivery_id)
-        assert (final["status"], final["attempts"], len(always_down.attempts)) == ("dead", 4, 4)
+        assert (final["status"], final["attempts"], len(always_down.attempts)) == ("dead", 5, 5)
         assert "503" in final["last_error"]
     finally:
         always_down.close()
