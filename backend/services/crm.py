@@ -58,10 +58,7 @@ def create_connection(
     uow.session.add(row)
     uow.session.flush()
     store_config(uow, row.id, kind, stored)
-    out = connection_json(uow, row)
-    if kind == "webhook" and "secret" not in config:
-        out["secret"] = stored["secret"]
-    return out
+    return connection_json(uow, row) | _shown_once(kind, config, {}, stored)
 
 
 def update_connection(
@@ -71,10 +68,12 @@ def update_connection(
     the kind's default) and checked as at creation, so a bad key changes nothing; a new credential
     takes effect for the next attempt and ends a wait for re-authorization; `paused` pauses or
     resumes the connection."""
-    row = get_connection(uow, actor, connection_id)
+    row, shown = get_connection(uow, actor, connection_id), {}
     if "config" in changes:
-        merged = {**connection_config(uow, row), **changes["config"]}
-        store_config(uow, row.id, row.kind, _checked(row.kind, merged, allow_private_networks))
+        before = connection_config(uow, row)
+        stored = _checked(row.kind, {**before, **changes["config"]}, allow_private_networks)
+        store_config(uow, row.id, row.kind, stored)
+        shown = _shown_once(row.kind, changes["config"], before, stored)
         if set(changes["config"]) & set(get_adapter(row.kind).secret_fields):
             connection_status.credentials_replaced(uow, row.id)
     if "name" in changes:
@@ -82,7 +81,14 @@ def update_connection(
     if "paused" in changes:
         connection_status.set_paused(uow, row.id, changes["paused"])
     uow.session.refresh(row)
-    return connection_json(uow, row)
+    return connection_json(uow, row) | shown
+
+
+def _shown_once(kind: str, given: dict, before: dict, stored: dict) -> dict:
+    """A webhook secret the server generated (none was given) is answered this once, at creation or
+    when a PATCH sets it back to null; it is never shown again."""
+    secret = stored.get("secret") if kind == "webhook" else None
+    return {"secret": secret} if secret and secret not in (given.get("secret"), before.get("secret")) else {}
 
 
 def delete_connection(uow: UnitOfWork, actor: Actor, connection_id: str) -> None:

@@ -67,6 +67,17 @@ def test_patch_renames_pauses_resumes_and_merges_the_config_key_by_key(api):
     assert connections(user)[made["id"]]["name"] == "renamed"
 
 
+def test_a_webhook_secret_set_back_to_null_is_regenerated_and_shown_this_once(api):
+    user = api.account()
+    made = connect(user)
+    r = patch(user, f"/v1/crm/connections/{made['id']}", {"config": {"secret": None}})
+    assert (
+        r.status_code == 200 and r.json["secret"].startswith("whsec_") and r.json["secret"] != made["secret"]
+    )
+    again = patch(user, f"/v1/crm/connections/{made['id']}", {"name": "x", "config": {"url": HOOK["url"]}})
+    assert "secret" not in again.json and r.json["secret"] not in user.get("/v1/crm/connections").text
+
+
 @pytest.mark.parametrize(
     "body,field",
     [

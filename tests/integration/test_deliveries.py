@@ -106,14 +106,14 @@ def test_backoff_waits_before_the_next_attempt(store, world, receiver, db_url):
 def test_permanent_failure_is_failed_with_the_message_and_retry_requeues_without_charging(
     store, world, db_url
 ):
-    refusing = Receiver(fail_first=1, status=410)
+    refusing = Receiver(fail_first=1, status=308)  # a moved URL: 410 pauses instead
     try:
         actor, conn, delivery_id = export(store, world, refusing.url)
         clock = Clock()
         sender = DeliverySender(store, app_settings(db_url), clock=clock)
         drain(sender, clock, rounds=3)
         failed = delivery(store, actor, delivery_id)
-        assert failed["status"] == "failed" and "410" in failed["last_error"]
+        assert failed["status"] == "failed" and "308" in failed["last_error"]
         health = store.run(lambda uow: crm.all_connections(uow, actor))[0]
         assert health["last_error"] and health["last_success_at"] is None
         store.run(lambda uow: crm.retry(uow, actor, delivery_id))
