@@ -11,7 +11,7 @@ from werkzeug.exceptions import UnsupportedMediaType
 from adapters.contacts.registry import load_provider
 from adapters.validation.http import HttpEmailValidator
 from adapters.validation.local import LocalEmailValidator
-from backend import cli
+from backend import cli, server_secrets
 from backend.api import (
     admin,
     auth,
@@ -27,6 +27,7 @@ from backend.api import (
     searcher,
     tracking,
     uploads,
+    users,
 )
 from backend.config import Settings
 from backend.jobs.queue import JobQueue
@@ -45,6 +46,7 @@ BLUEPRINTS = (
     searcher.blp,
     uploads.blp,
     tracking.blp,
+    users.blp,
 )
 CORS_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key"]
 EXPOSED_HEADERS = [
@@ -123,9 +125,13 @@ def create_app(settings: Settings | None = None) -> Flask:
             "security": [{"bearer": []}],
         },
     )
+    keyring = server_secrets.keyring(settings)  # PostgreSQL without SECRET_KEYS refuses to start here
     engine = make_engine(settings.database_url)
     store = Store(
-        engine, load_provider(settings.contact_provider, settings.database_url), email_validator(settings)
+        engine,
+        load_provider(settings.contact_provider, settings.database_url),
+        email_validator(settings),
+        keyring=keyring,
     )
     app.extensions["store"] = store
     app.extensions["queue"] = JobQueue(store, settings)

@@ -1,13 +1,15 @@
-"""`flask --app wsgi db upgrade`, `flask --app wsgi seed-demo`, `flask --app wsgi worker`."""
+"""`flask --app wsgi db upgrade`, `seed-demo`, `worker`, `rotate-secrets`."""
 
 from __future__ import annotations
 
 import os
+from functools import partial
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from backend import server_secrets
 from backend.persistence import migrations
 
 db = AppGroup("db", help="Database schema migrations.")
@@ -16,8 +18,13 @@ db = AppGroup("db", help="Database schema migrations.")
 @db.command("upgrade")
 def db_upgrade():
     """Apply schema migrations (running it twice is harmless)."""
-    migrations.upgrade(current_app.extensions["store"].engine)
+    store = current_app.extensions["store"]
+    migrations.upgrade(store.engine, keyring=store.keyring)
     click.echo("database at the latest schema")
+    settings = current_app.config["SETTINGS"]
+    if not settings.secret_keys:  # embedded: PostgreSQL refused to start without them (server_secrets.py)
+        path = server_secrets.key_file(settings, "SECRET_KEYS")
+        click.echo(f"SECRET_KEYS unset: CRM credentials are sealed with the key kept in {path}")
 
 
 @db.command("revision")
@@ -55,7 +62,25 @@ def worker():
     worker_process.run(current_app._get_current_object())
 
 
+RESEAL_BATCH = 200  # connections per transaction: a short write lock, however many there are
+
+
+@click.command("rotate-secrets")
+def rotate_secrets():
+    """Seal every stored credential again under the first key of SECRET_KEYS (api.md "Secrets at
+    rest"): put a new key first, run this, then drop the old key."""
+    from backend.services import crm
+
+    store = current_app.extensions["store"]
+    total, after = 0, ""
+    while after is not None:
+        resealed, after = store.run(partial(crm.reseal, after=after, limit=RESEAL_BATCH))
+        total += resealed
+    click.echo(f"{total} sealed CRM credentials re-encrypted under the first key of SECRET_KEYS")
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(db)
     app.cli.add_command(seed_demo)
     app.cli.add_command(worker)
+    app.cli.add_command(rotate_secrets)

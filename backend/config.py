@@ -15,9 +15,14 @@ ROOT = Path(__file__).resolve().parent.parent
 _ORIGIN = re.compile(r"^[a-z][a-z0-9+.-]*://[a-z0-9.-]+(:[0-9]{1,5})?$", re.IGNORECASE)
 
 
+def comma_separated(value: str | None) -> tuple[str, ...]:
+    """A comma separated variable's values, blanks dropped."""
+    return tuple(v.strip() for v in (value or "").split(",") if v.strip())
+
+
 def _origins(value: str | None) -> tuple[str, ...]:
     """CORS_ORIGINS, comma separated; refuses to start on a value that is not one exact origin."""
-    origins = tuple(o.strip() for o in (value or "").split(",") if o.strip())
+    origins = comma_separated(value)
     for origin in origins:
         if not _ORIGIN.match(origin):
             raise ValueError(
@@ -71,6 +76,10 @@ class Settings:
     job_pause_file: str | None = None  # crash tests: the file names a chunk to pause after
     email_validator_url: str | None = None  # a validation service; without it, the local validator
     email_validator_key: str | None = None
+    # api.md "Secrets at rest": Fernet keys, the first seals, all open (backend/server_secrets.py);
+    # unset and embedded, a key is made once under var_dir
+    secret_keys: tuple[str, ...] = ()
+    var_dir: str = str(ROOT / "var")
 
     @classmethod
     def from_env(cls, env=os.environ) -> Settings:
@@ -94,4 +103,5 @@ class Settings:
             email_validator_url=env.get("EMAIL_VALIDATOR_URL") or None,
             email_validator_key=env.get("EMAIL_VALIDATOR_KEY") or None,
             crm_allow_private_networks=_flag(env.get("CRM_ALLOW_PRIVATE_NETWORKS")),
+            secret_keys=comma_separated(env.get("SECRET_KEYS")),
         )

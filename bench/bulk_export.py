@@ -25,7 +25,7 @@ from sqlalchemy import MetaData
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import database  # noqa: E402
+from common import BENCH_KEY, database  # noqa: E402
 
 from adapters.contacts.directory import DirectoryProvider  # noqa: E402
 from backend.config import Settings  # noqa: E402
@@ -172,7 +172,7 @@ def csv_export_rss(n: int) -> None:
         from backend.services.accounts import add_user
 
         token = store.run(lambda uow: add_user(uow, actor.account_id, "dl@x.example", "member"))["api_token"]
-        client = create_app(Settings(database_url=url)).test_client()
+        client = create_app(Settings(database_url=url, secret_keys=(BENCH_KEY,))).test_client()
         response = client.get(f"/v1/jobs/{job['id']}/download", headers={"Authorization": f"Bearer {token}"})
         size = sum(len(chunk) for chunk in response.response)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -12,12 +12,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import requests
+from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN = "bench-admin"
 PG_SERVER = os.environ.get("BENCH_PG_SERVER", "postgresql+psycopg://postgres@127.0.0.1:5432")
 PY = sys.executable
+BENCH_KEY = Fernet.generate_key().decode()  # SECRET_KEYS of the server and worker a bench starts
 
 
 @contextmanager
@@ -43,7 +45,7 @@ def database(engine: str):
 
 def env(url: str) -> dict:
     e = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "CORS_ORIGINS")}
-    e.update(DATABASE_URL=url, CREDITS_ADMIN_TOKEN=ADMIN)
+    e.update(DATABASE_URL=url, CREDITS_ADMIN_TOKEN=ADMIN, SECRET_KEYS=BENCH_KEY)
     return e
 
 

@@ -96,6 +96,14 @@ class CreditsSchema(Schema):
             "(unlocked_at, unlocked_by), not_found, supplied, free_action, held, released"
         },
     )
+    user_limit = fields.Dict(
+        keys=fields.String(),
+        values=fields.Dict(),
+        metadata={
+            "description": "R24, only for a user with a limit: per limited credit type, the monthly "
+            "`limit` and what the user `used` of it this month, so the extension can warn before a refusal"
+        },
+    )
 
 
 class PersonSchema(Schema):

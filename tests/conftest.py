@@ -20,6 +20,7 @@ from backend.domain.credits import MILLI, CreditType
 from backend.jobs.queue import queue_file
 from backend.persistence import migrations
 from backend.persistence.db import make_engine
+from backend.persistence.sealed import Keyring, new_key
 from backend.persistence.unit_of_work import Store
 from backend.services import accounts, directory
 from backend.services.charge_guard import Actor
@@ -30,6 +31,7 @@ hypothesis_settings.load_profile("ci")
 PG_SERVER = os.environ.get("TEST_PG_SERVER", "postgresql+psycopg://postgres@127.0.0.1:5432")
 ADMIN = "admin-test-token"
 ORIGIN = "chrome-extension://abcdefghijklmnopabcdefghijklmnop"
+SECRET_KEYS = (new_key(),)  # this run's SECRET_KEYS: the store fixture and the app seal with it
 
 
 @pytest.fixture(scope="session")
@@ -102,7 +104,7 @@ def sqlite_url(sqlite_template, tmp_path):
 
 
 def make_store(url: str) -> Store:
-    return Store(make_engine(url), DirectoryProvider(url))
+    return Store(make_engine(url), DirectoryProvider(url), keyring=Keyring(SECRET_KEYS))
 
 
 @pytest.fixture
@@ -154,7 +156,13 @@ def world(store):
 
 
 def app_settings(url: str, **kw) -> Settings:
-    base = dict(database_url=url, admin_token=ADMIN, cors_origins=(ORIGIN,), crm_allow_private_networks=True)
+    base = dict(
+        database_url=url,
+        admin_token=ADMIN,
+        cors_origins=(ORIGIN,),
+        crm_allow_private_networks=True,
+        secret_keys=SECRET_KEYS,
+    )
     return Settings(**{**base, **kw})
 
 

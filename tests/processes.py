@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import ADMIN, ORIGIN
+from tests.conftest import ADMIN, ORIGIN, SECRET_KEYS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,6 +21,7 @@ def env_for(db_url: str, **extra) -> dict:
         CREDITS_ADMIN_TOKEN=ADMIN,
         CORS_ORIGINS=ORIGIN,
         CRM_ALLOW_PRIVATE_NETWORKS="true",
+        SECRET_KEYS=",".join(SECRET_KEYS),
         **{k: str(v) for k, v in extra.items()},
     )
     return env

@@ -3,7 +3,10 @@
 An adapter turns a `Lead` into the vendor's record and reports the outcome as a `PushResult` or a
 `DeliveryError` whose class tells the delivery queue whether trying again can help. The vendor-neutral
 parts live here so the adapters stay small: the network rule (`Outbound`), configuration reading
-(`ConfigReader`), and the mapping of an HTTP answer to a readable, credential-free error.
+(`ConfigReader`: tokens given directly and the field map, api.md "CRM connections that keep working"),
+and the mapping of an HTTP answer to a readable, credential-free error whose class says what the sender
+does next: `AuthRefused` (401: refresh or re-authorize), `RateLimited` (429: the connection waits) or
+an ordinary retryable/permanent failure.
 """
 
 from __future__ import annotations
@@ -196,10 +199,11 @@ class ConfigReader:
     adapter's `_normalize` reads.
     """
 
-    def __init__(self, config: dict, *, allow_private_networks: bool, resolve: Resolve):
+    def __init__(self, config: dict, *, allow_private_networks: bool, resolve: Resolve, now: float):
         self.config = config
         self.allow_private_networks = allow_private_networks
         self.resolve = resolve
+        self.now = now  # turns a submitted expires_in into the stored expires_at
         self.errors: dict[str, str] = {}
         self.seen: set[str] = set()
 
@@ -228,6 +232,74 @@ class ConfigReader:
             self.errors[key] = f"host {urlsplit(value).hostname!r} does not resolve"
         return value.rstrip("/")
 
+    def number(self, key: str) -> float | None:
+        """A non-negative number of seconds (JSON numbers only: a bool or a string is refused)."""
+        self.seen.add(key)
+        value = self.config.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            self.errors[key] = "must be a number of seconds"
+            return None
+        if value < 0:
+            self.errors[key] = "must not be negative"
+            return None
+        return value
+
+    def tokens(self, *, required: bool = True) -> dict:
+        """OAuth tokens given directly (api.md "Tokens given directly"): `access_token`, an optional
+        `refresh_token`, and the expiry as `expires_at` (epoch seconds) or `expires_in` (seconds from
+        now), stored as `expires_at` so a later refresh knows when the token runs out."""
+        access_token = self.text("access_token", required=required)
+        refresh_token = self.text("refresh_token")
+        expires_at = self.number("expires_at")
+        expires_in = self.number("expires_in")
+        if expires_at is not None and expires_in is not None:
+            self.errors["expires_in"] = "give expires_in or expires_at, not both"
+        elif expires_in is not None:
+            expires_at = self.now + expires_in
+        if access_token is None and (refresh_token or expires_at is not None):
+            for key in ("refresh_token", "expires_at", "expires_in"):
+                if self.config.get(key) is not None:
+                    self.errors.setdefault(key, "goes with an access_token")
+        return {
+            "access_token": access_token,
+            "refresh_token": refresh_token,
+            "expires_at": int(expires_at) if expires_at is not None else None,
+        }
+
+    def field_map(self, defaults: dict[str, str | None], *, name: str, fixed: dict[str, str]) -> dict:
+        """`field_map`: which CRM property each lead field goes to, over the kind's `defaults`. A value
+        of null sends that lead field nowhere. `name` is a regular expression for the CRM's property
+        names; `fixed` lead fields are how the adapter finds a record again and cannot be moved."""
+        self.seen.add("field_map")
+        given = self.config.get("field_map")
+        merged = dict(defaults)
+        if given is None:
+            return merged
+        if not isinstance(given, dict):
+            self.errors["field_map"] = "must be an object mapping lead fields to CRM property names"
+            return merged
+        problems = []
+        for lead_field, prop in given.items():
+            if lead_field not in LEAD_FIELDS:
+                problems.append(f"{lead_field!r} is not a lead field (one of {', '.join(LEAD_FIELDS)})")
+            elif lead_field in fixed and prop != fixed[lead_field]:
+                problems.append(f"{lead_field} always goes to {fixed[lead_field]!r}: records are found by it")
+            elif prop is not None and not (isinstance(prop, str) and re.fullmatch(name, prop)):
+                problems.append(f"{lead_field}: {str(prop)[:64]!r} is not a valid property name")
+            else:
+                merged[lead_field] = prop
+        targets = [prop for prop in merged.values() if prop is not None]
+        problems += [
+            f"{prop!r} is the target of two lead fields"
+            for prop in sorted(set(targets))
+            if targets.count(prop) > 1
+        ]
+        if problems:
+            self.errors["field_map"] = "; ".join(problems)
+        return merged
+
     def reject(self, key: str, message: str) -> None:
         """A key this kind refuses with a specific explanation rather than as unknown."""
         self.seen.add(key)
@@ -244,15 +316,27 @@ class CrmAdapter(abc.ABC):
     kind: ClassVar[str]
     service: ClassVar[str]  # the vendor's name, as it appears in messages
     secret_fields: ClassVar[tuple[str, ...]] = ()  # config keys never echoed back
+    default_field_map: ClassVar[dict[str, str | None]] = {}  # lead field -> CRM property
 
     @classmethod
     def validate_config(
-        cls, config: dict, *, allow_private_networks: bool, resolve: Resolve = resolve_host
+        cls,
+        config: dict,
+        *,
+        allow_private_networks: bool,
+        resolve: Resolve = resolve_host,
+        now: float | None = None,
     ) -> dict:
-        """The normalized config to store (defaults filled in); ConfigError names every bad field."""
+        """The normalized config to store (defaults filled in); ConfigError names every bad field.
+        `now` (epoch seconds, default time.time()) turns a submitted `expires_in` into `expires_at`."""
         if not isinstance(config, dict):
             raise ConfigError({"config": "must be an object"})
-        reader = ConfigReader(config, allow_private_networks=allow_private_networks, resolve=resolve)
+        reader = ConfigReader(
+            config,
+            allow_private_networks=allow_private_networks,
+            resolve=resolve,
+            now=time.time() if now is None else now,
+        )
         normalized = cls._normalize(reader)
         reader.unknown_keys(cls.kind)
         if reader.errors:
@@ -273,6 +357,11 @@ class CrmAdapter(abc.ABC):
         self.outbound = outbound
         self._secrets = tuple(str(config[k]) for k in self.secret_fields if config.get(k))
 
+    @property
+    def field_map(self) -> dict[str, str | None]:
+        """The stored field map over the kind's defaults (a config stored before field maps has none)."""
+        return {**self.default_field_map, **(self.config.get("field_map") or {})}
+
     @abc.abstractmethod
     def push(self, lead: Lead, *, delivery_id: str) -> PushResult:
         """Create or update the lead in the CRM; `delivery_id` is stable across retries of one delivery."""
@@ -287,15 +376,34 @@ class CrmAdapter(abc.ABC):
                 outcomes.append(exc)
         return outcomes
 
+    def check_connection(self) -> CheckResult:
+        """The harmless authenticated call of `POST …/test` plus a check of the field map. A refusal of
+        the credentials, a rate limit or a receiver that is gone raise as they would for a push
+        (AuthRefused, RateLimited, ConnectionGone), so the caller maps them like the sender does; any
+        other failure is a CheckResult(False, readable reason)."""
+        try:
+            return self._check()
+        except (AuthRefused, RateLimited, ConnectionGone):
+            raise
+        except DeliveryError as exc:
+            return CheckResult(False, exc.message)
+
+    def _check(self) -> CheckResult:
+        """Adapters with a harmless authenticated call override this."""
+        return CheckResult(False, f"connections of the {self.kind} kind cannot be tested")
+
     # Helpers for subclasses: answers become results or credential-free errors.
 
-    def _failure(self, response: requests.Response, *, retryable: bool | None = None) -> DeliveryError:
+    def _failure(
+        self, response: requests.Response, *, retryable: bool | None = None, rate_limited: bool = False
+    ) -> DeliveryError:
         return failure_from_response(
             response,
             service=self.service,
             secrets=self._secrets,
             now=self.outbound.clock(),
             retryable=retryable,
+            rate_limited=rate_limited,
         )
 
     def _json(self, response: requests.Response) -> Any:
@@ -323,6 +431,31 @@ class CrmAdapter(abc.ABC):
         )
 
 
+LEAD_FIELDS = ("email", "phone", "full_name", "first_name", "last_name", "title", "company", "linkedin_url")
+
+
+def lead_values(lead: Lead) -> dict[str, str | None]:
+    """The lead's values by the names field maps use (first/last name split from the full name)."""
+    first, last = split_name(lead.full_name)
+    return {
+        "email": lead.email,
+        "phone": lead.phone,
+        "full_name": lead.full_name,
+        "first_name": first,
+        "last_name": last,
+        "title": lead.title,
+        "company": lead.company,
+        "linkedin_url": lead.linkedin_url,
+    }
+
+
+def mapped_properties(lead: Lead, field_map: dict[str, str | None]) -> dict[str, str]:
+    """{CRM property: value} for every mapped lead field that has a value: an empty value is not sent,
+    so an update never blanks what the CRM already holds."""
+    values = lead_values(lead)
+    return {prop: values[field] for field, prop in field_map.items() if prop and values.get(field)}
+
+
 def split_name(full_name: str | None) -> tuple[str | None, str | None]:
     """("Ada", "King Lovelace") from "Ada King Lovelace"; a single word is taken as the last name."""
     words = (full_name or "").split()
@@ -334,7 +467,7 @@ def split_name(full_name: str | None) -> tuple[str | None, str | None]:
 
 
 _EXCERPT = 300
-_TRANSIENT_STATUSES = frozenset({408, 425, 429})
+_TRANSIENT_STATUSES = frozenset({408, 425})
 
 
 def failure_from_response(
@@ -344,12 +477,12 @@ def failure_from_response(
     secrets: Iterable[str] = (),
     now: float | None = None,
     retryable: bool | None = None,
+    rate_limited: bool = False,
 ) -> DeliveryError:
-    """The DeliveryError for a non-success answer: 408/425/429/5xx retryable (honouring Retry-After),
-    anything else permanent unless the caller knows better (`retryable`)."""
+    """The DeliveryError for a non-success answer: 429 (or `rate_limited`, a vendor's own way of saying
+    so) is RateLimited with the Retry-After; 401 is AuthRefused; 408/425/5xx retryable (honouring
+    Retry-After); anything else permanent unless the caller knows better (`retryable`)."""
     status = response.status_code
-    if retryable is None:
-        retryable = status in _TRANSIENT_STATUSES or status >= 500
     message = f"{service} answered {status}"
     if response.reason:
         message += f" {response.reason}"
@@ -359,12 +492,17 @@ def failure_from_response(
     if 300 <= status < 400:
         message += " (redirects are not followed)"
     message = redact(message, secrets)
+    now = time.time() if now is None else now
+    retry_after = parse_retry_after(response.headers.get("Retry-After"), now)
+    if status == 429 or rate_limited:
+        return RateLimited(message, retry_after=retry_after)
+    if retryable is None:
+        if status == 401:
+            return AuthRefused(message)
+        retryable = status in _TRANSIENT_STATUSES or status >= 500
     if not retryable:
         return PermanentDeliveryError(message)
-    now = time.time() if now is None else now
-    return RetryableDeliveryError(
-        message, retry_after=parse_retry_after(response.headers.get("Retry-After"), now)
-    )
+    return RetryableDeliveryError(message, retry_after=retry_after)
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
@@ -429,3 +567,16 @@ def redact(text: str, secrets: Iterable[str]) -> str:
         if secret:
             text = text.replace(secret, "[redacted]")
     return text
+
+
+def mapped_names(field_map: dict[str, str | None]) -> dict[str, str]:
+    """{CRM property: where the config names it} for every mapped lead field."""
+    return {prop: f"field_map.{field}" for field, prop in field_map.items() if prop}
+
+
+def properties_check(service: str, what: str, wanted: dict[str, str], existing: set[str]) -> CheckResult:
+    """The field-map half of check_connection: every wanted property must exist in the CRM."""
+    missing = [f"{prop!r} ({source})" for prop, source in wanted.items() if prop not in existing]
+    if missing:
+        return CheckResult(False, f"{service} has no {what} named " + ", ".join(missing))
+    return CheckResult(True, f"{service} accepted the credentials and has every mapped {what}")

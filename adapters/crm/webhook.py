@@ -13,8 +13,13 @@ Choices:
 - A connection created without a secret gets a generated one (32 random bytes). It is a secret field,
   absent from public_config, so the receiver can only learn it from the creation response.
 - Any 2xx is success; the receiver's JSON "id", if any, becomes the external id. The spec treats every
-  other answer as a failed attempt to retry on a schedule of days, so they are retryable, except
-  410 Gone (the receiver asks to stop) and 3xx (the URL must be updated; redirects are not followed).
+  other answer as a failed attempt to retry on a schedule of days, so they are retryable (a 401 too:
+  a receiver has no credentials of ours to refuse but the signing secret, which we never rotate on
+  our own), except 3xx (the URL must be updated; redirects are not followed), 429 (RateLimited: the
+  connection waits for Retry-After) and 410 Gone: the spec says the receiver asks us to stop sending,
+  so it is ConnectionGone and the connection is paused with that reason.
+- The connection test posts a signed `ping` event (data `{}`) with a fresh message id: a receiver
+  that verifies signatures proves it holds the secret by answering 2xx.
 - `base_url` is refused rather than ignored: the target of this kind is `url`.
 """
 
@@ -31,10 +36,11 @@ from datetime import UTC, datetime
 
 import requests
 
-from adapters.crm.base import ConfigReader, CrmAdapter, Lead, PushResult
+from adapters.crm.base import CheckResult, ConfigReader, ConnectionGone, CrmAdapter, Lead, PushResult, redact
 
 SECRET_PREFIX = "whsec_"
 LEAD_EXPORTED = "lead.exported"
+PING = "ping"
 
 
 def generate_secret() -> str:
@@ -83,10 +89,20 @@ class WebhookAdapter(CrmAdapter):
             "webhook-signature": sign(self.config["secret"], message_id, timestamp, body),
         }
         response = self.outbound.request("POST", self.config["url"], data=body, headers=headers)
-        if not 200 <= response.status_code < 300:
-            status = response.status_code
-            raise self._failure(response, retryable=not (status == 410 or 300 <= status < 400))
+        status = response.status_code
+        if status == 410:
+            raise ConnectionGone(self._gone(response))
+        if not 200 <= status < 300:
+            raise self._failure(response, retryable=not 300 <= status < 400)
         return PushResult(external_id=_receiver_id(response))
+
+    def _check(self) -> CheckResult:
+        self.send_event(PING, {}, message_id=f"ping_{secrets.token_hex(12)}")
+        return CheckResult(True, "the receiver accepted a signed ping event")
+
+    def _gone(self, response: requests.Response) -> str:
+        reason = self._failure(response, retryable=False).message
+        return redact(f"{reason}; the receiver asked to stop receiving events (410 Gone)", self._secrets)
 
 
 def _valid_secret(secret: str) -> bool:

@@ -8,7 +8,6 @@ from flask import Flask, current_app, has_request_context, json, request
 from sqlalchemy.exc import DataError, DBAPIError
 from werkzeug.exceptions import HTTPException
 
-from backend.domain.credits import render
 from backend.domain.errors import (
     Conflict,
     DomainError,
@@ -18,6 +17,7 @@ from backend.domain.errors import (
     InvalidProfileUrl,
     NotFound,
     TooLarge,
+    UserLimitReached,
 )
 from backend.persistence.unit_of_work import is_transient
 
@@ -40,6 +40,7 @@ DOMAIN = {
     TooLarge: (413, "payload_too_large", "Payload too large"),
     Conflict: (409, "conflict", "Conflict"),
     InsufficientCredits: (402, "insufficient_credits", "Insufficient credits"),
+    UserLimitReached: (402, "user_limit_reached", "Monthly user limit reached"),
     IdempotencyConflict: (422, "idempotency_conflict", "Idempotency-Key reused with another body"),
     IdempotencyInProgress: (409, "idempotency_in_progress", "A request with this Idempotency-Key is running"),
 }
@@ -74,12 +75,8 @@ def domain_error(exc: DomainError):
     extra = dict(exc.extra)
     if "fields" in extra:
         extra["errors"] = extra.pop("fields")
-    if isinstance(exc, InsufficientCredits):
-        extra.update(
-            credit_type=exc.credit_type,
-            required=render(exc.required_milli),
-            available=render(exc.available_milli),
-        )
+    if isinstance(exc, InsufficientCredits | UserLimitReached):
+        extra.update(exc.facts())
     if isinstance(exc, InvalidProfileUrl):
         extra["errors"] = {"linkedin_url": [exc.detail]}
     return problem(status, code, title, exc.detail, **extra)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from backend.domain.credits import render
+
 
 class DomainError(Exception):
     """Root of every error a use case raises on purpose."""
@@ -47,3 +49,36 @@ class InsufficientCredits(DomainError):
             f"this needs {required_milli / 1000:g} {credit_type} credit(s); "
             f"the account has {available_milli / 1000:g}"
         )
+
+    def facts(self) -> dict:
+        """What the refusal names, as the answer (or a failed job) shows it."""
+        return {
+            "credit_type": self.credit_type,
+            "required": render(self.required_milli),
+            "available": render(self.available_milli),
+        }
+
+
+class UserLimitReached(DomainError):
+    """R24: the charge would take the user past their monthly limit of this credit type; nothing was
+    changed. Amounts in milli-credits."""
+
+    def __init__(self, credit_type: str, limit_milli: int, used_milli: int, required_milli: int):
+        self.credit_type = credit_type
+        self.limit_milli = limit_milli
+        self.used_milli = used_milli
+        self.required_milli = required_milli
+        super().__init__(
+            f"this needs {required_milli / 1000:g} {credit_type} credit(s) and your monthly limit of "
+            f"{limit_milli / 1000:g} has {(limit_milli - used_milli) / 1000:g} left; "
+            "an account admin can raise it"
+        )
+
+    def facts(self) -> dict:
+        """R24's refusal names the credit type, the limit, what was used and what was required."""
+        return {
+            "credit_type": self.credit_type,
+            "limit": render(self.limit_milli),
+            "used": render(self.used_milli),
+            "required": render(self.required_milli),
+        }

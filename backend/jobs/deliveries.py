@@ -35,6 +35,7 @@ from adapters.crm.base import (
 )
 from adapters.crm.registry import get_adapter
 from backend.config import Settings
+from backend.persistence.sealed import SealedValueError
 from backend.persistence.tables import CrmConnection
 from backend.persistence.unit_of_work import Store, UnitOfWork
 from backend.services import crm, outbox
@@ -118,11 +119,16 @@ class DeliverySender:
             return [RetryableDeliveryError(f"adapter error: {type(exc).__name__}")] * len(group)
 
     def _config(self, claimed: Claimed) -> dict:
-        """The connection's config for this attempt (read afresh: a new credential counts at once)."""
-        return self.store.run(
-            lambda uow: crm.connection_config(uow, uow.session.get(CrmConnection, claimed.connection_id)),
-            write=False,
-        )
+        """The connection's config for this attempt (read afresh: a new credential counts at once).
+        Credentials that do not open (a key missing from SECRET_KEYS, a ciphertext copied from
+        another row) fail the attempt, retried later as any failure: nothing is sent."""
+        try:
+            return self.store.run(
+                lambda uow: crm.connection_config(uow, uow.session.get(CrmConnection, claimed.connection_id)),
+                write=False,
+            )
+        except SealedValueError as exc:
+            raise RetryableDeliveryError(str(exc)) from None
 
     def _record(self, uow: UnitOfWork, c: Claimed, outcome: Outcome, attempt: Attempt) -> bool:
         """Record one outcome; answers whether it stopped the connection."""

@@ -15,8 +15,7 @@ from pathlib import Path
 from sqlalchemy.exc import DBAPIError
 
 from backend.config import Settings
-from backend.domain.credits import render
-from backend.domain.errors import InsufficientCredits
+from backend.domain.errors import InsufficientCredits, UserLimitReached
 from backend.persistence.unit_of_work import Store
 from backend.services import bulk, jobs, list_exports, post_exports, uploads
 
@@ -51,15 +50,9 @@ def run_job(store: Store, settings: Settings, job_id: str) -> None:
         store.run(lambda uow: jobs.finish(uow, job_id, now(), result=kind.finish(uow, owned(uow))))
     except LeaseLost:
         log.warning("job %s: another worker took it over; this one stops", job_id)
-    except InsufficientCredits as exc:
-        error = {
-            "code": "insufficient_credits",
-            "detail": exc.detail,
-            "credit_type": exc.credit_type,
-            "required": render(exc.required_milli),
-            "available": render(exc.available_milli),
-        }
-        _fail(store, kind, job_id, owned, now, error)
+    except (InsufficientCredits, UserLimitReached) as exc:  # R23/R24: refused whole
+        code = "insufficient_credits" if isinstance(exc, InsufficientCredits) else "user_limit_reached"
+        _fail(store, kind, job_id, owned, now, {"code": code, "detail": exc.detail, **exc.facts()})
     except Exception as exc:
         if isinstance(exc, DBAPIError) and exc.connection_invalidated:
             # a database restart or failover: the step committed whole or not at all, so the job is

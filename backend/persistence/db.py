@@ -10,6 +10,8 @@ from sqlalchemy.engine import make_url
 
 
 def make_engine(url: str, **kw) -> Engine:
+    # a statement's parameters (credentials among them) never appear in an error message or a log line
+    kw.setdefault("hide_parameters", True)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, parsed.database, **kw)

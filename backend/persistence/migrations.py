@@ -7,19 +7,22 @@ from alembic.config import Config
 from sqlalchemy import Engine
 
 from backend.config import ROOT
+from backend.persistence.sealed import Keyring
 
 
-def alembic_config(connection=None) -> Config:
+def alembic_config(connection=None, keyring: Keyring | None = None) -> Config:
+    """`keyring`: the app's SECRET_KEYS, for data migrations that seal or open credentials."""
     cfg = Config()
     cfg.set_main_option("script_location", str(ROOT / "migrations"))
     cfg.attributes["connection"] = connection
+    cfg.attributes["keyring"] = keyring
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "head", keyring: Keyring | None = None) -> None:
     """Apply migrations; running it again is harmless (Alembic records the head)."""
     with engine.connect() as conn:
-        command.upgrade(alembic_config(conn), revision)
+        command.upgrade(alembic_config(conn, keyring), revision)
         conn.commit()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, Index, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -28,6 +28,22 @@ class User(SQLModel, table=True):
     role: str = Field(max_length=16)
     token_hash: str = Field(unique=True, max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class UserLimit(SQLModel, table=True):
+    """R24: a user's monthly limit of one credit type, and what they used of it in `period` (the
+    calendar month, UTC, as YYYY-MM). The charge guard counts every charge here in its own
+    transaction, under the account's balance lock, so the limit holds under races as the balance
+    does. `alerted`: the highest alert level (75, 100) sent this period (R25)."""
+
+    __tablename__ = "user_limits"
+    user_id: str = Field(foreign_key="users.id", primary_key=True, max_length=36)
+    credit_type: str = Field(primary_key=True, max_length=16)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=36)
+    cap: int = Field(sa_column=Column(BigInteger, nullable=False))
+    period: str = Field(max_length=7)
+    used: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    alerted: int = 0
 
 
 class Balance(SQLModel, table=True):
@@ -138,6 +154,9 @@ class CrmConnection(SQLModel, table=True):
     kind: str = Field(max_length=40)
     name: str = Field(max_length=200)
     config: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # api.md "Secrets at rest": the adapter's secret_fields, sealed and bound to this row
+    # (services/crm.py store_config); `config` holds the rest in clear
+    secrets: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     # api.md "CRM connections that keep working": active, paused (by its owner), needs_reauth,
     # rate_limited (until paused_until); deliveries of a connection that is not active stay pending
     status: str = Field(default="active", max_length=16, sa_column_kwargs={"server_default": "active"})

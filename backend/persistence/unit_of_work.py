@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
 from backend.persistence import statements
+from backend.persistence.sealed import Keyring
 
 T = TypeVar("T")
 _TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03"}
@@ -28,12 +29,14 @@ ATTEMPTS = 5
 
 
 class Store:
-    """The database and the ports a use case may consult inside its transaction."""
+    """The database and the ports a use case may consult inside its transaction; `keyring` seals and
+    opens credentials stored in the database (persistence/sealed.py)."""
 
-    def __init__(self, engine: Engine, contacts=None, validator=None):
+    def __init__(self, engine: Engine, contacts=None, validator=None, keyring: Keyring | None = None):
         self.engine = engine
         self.contacts = contacts
         self.validator = validator
+        self.keyring = keyring
         self.writer = WriterQueue(engine.url.database) if engine.dialect.name == "sqlite" else None
 
     def run(self, fn: Callable[[UnitOfWork], T], attempts: int = ATTEMPTS, write: bool = True) -> T:
@@ -85,6 +88,7 @@ class UnitOfWork:
         self.write = write
         self.contacts = store.contacts
         self.validator = store.validator
+        self.keyring = store.keyring
         self.dialect = self.engine.dialect.name
         self._session: Session | None = None
 

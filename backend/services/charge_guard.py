@@ -29,6 +29,7 @@ from backend.domain.rules import TRACKING_HOLD
 from backend.persistence.statements import insert_ignoring_conflicts, insert_many
 from backend.persistence.tables import Balance, LedgerEntry, TrackedPerson, Unlock, utcnow
 from backend.persistence.unit_of_work import UnitOfWork
+from backend.services import user_limits
 
 BALANCES = Balance.__table__
 LEDGER = LedgerEntry.__table__
@@ -161,7 +162,8 @@ def _charge_from_amounts(uow, actor, action, wanted, reserved, partial, known, o
         existing = held(uow, actor.account_id, (w.person_id for w in wanted), {w.kind for w in wanted})
     fresh = _not_held(wanted, existing, actor, outcome)
     if partial:
-        _skip_what_does_not_fit(fresh, outcome, balance, reserved or {})
+        room = user_limits.room(uow, actor.user_id, utcnow())
+        _skip_what_does_not_fit(fresh, outcome, balance, reserved or {}, room)
     if not fresh:
         return outcome
     now = utcnow()
@@ -206,10 +208,11 @@ def _inserting_unlocks(dialect: str):
     return stmt.returning(UNLOCKS.c.person_id, UNLOCKS.c.kind)
 
 
-def _skip_what_does_not_fit(fresh: dict, outcome: Outcome, balance: dict, reserved: dict) -> None:
-    """R23 partial runs: keep people in order while credits last and skip the rest. A person is kept
-    or skipped whole: never a phone charged for a lead whose email could not be paid for."""
-    left = {t: reserved.get(t, amount) for t, amount in balance.items()}
+def _skip_what_does_not_fit(fresh: dict, outcome: Outcome, balance: dict, reserved: dict, room: dict) -> None:
+    """R23 partial runs: keep people in order while credits (and the user's limit, R24) last and skip
+    the rest. A person is kept or skipped whole: never a phone charged for a lead whose email could
+    not be paid for."""
+    left = {t: min(reserved.get(t, amount), room.get(t, amount)) for t, amount in balance.items()}
     by_person: dict[str, list] = {}
     for key, w in fresh.items():
         by_person.setdefault(w.person_id, []).append((key, w))
@@ -246,9 +249,9 @@ def reserve(uow: UnitOfWork, actor: Actor, credit_type: CreditType, amount: int,
     after = _move(uow, actor.account_id, credit_type, -amount)
     if after is None:
         raise InsufficientCredits(str(credit_type), amount, balances(uow, actor.account_id)[credit_type])
-    insert_many(
-        uow, LEDGER, [_entry(actor, credit_type, -amount, after, f"{action}_reserve", None, utcnow())]
-    )
+    now = utcnow()
+    user_limits.count(uow, actor.user_id, credit_type, amount, now)  # R24: released later if unspent
+    insert_many(uow, LEDGER, [_entry(actor, credit_type, -amount, after, f"{action}_reserve", None, now)])
 
 
 def release(uow: UnitOfWork, actor: Actor, credit_type: CreditType, amount: int, action: str) -> None:
@@ -257,7 +260,9 @@ def release(uow: UnitOfWork, actor: Actor, credit_type: CreditType, amount: int,
         return
     lock_balances(uow, actor.account_id, [credit_type])
     after = _move(uow, actor.account_id, credit_type, amount)
-    insert_many(uow, LEDGER, [_entry(actor, credit_type, amount, after, f"{action}_release", None, utcnow())])
+    now = utcnow()
+    user_limits.give_back(uow, actor.user_id, credit_type, amount, now)
+    insert_many(uow, LEDGER, [_entry(actor, credit_type, amount, after, f"{action}_release", None, now)])
 
 
 def _draw(uow, actor, action, credit_type, items, balance_now, reserved, now) -> None:
@@ -301,6 +306,7 @@ def _debit(
     if after is None:
         available = balances(uow, actor.account_id)[credit_type]
         raise InsufficientCredits(str(credit_type), total, available)
+    user_limits.count(uow, actor.user_id, credit_type, total, now)  # R24, under the same lock
     running = after + total
     rows = []
     for w in items:

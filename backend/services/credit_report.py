@@ -6,8 +6,9 @@ from collections import Counter
 
 from backend.domain.credits import CreditType, render
 from backend.domain.reasons import Reason
+from backend.persistence.tables import utcnow
 from backend.persistence.unit_of_work import UnitOfWork
-from backend.services import charge_guard
+from backend.services import charge_guard, user_limits
 from backend.services.charge_guard import Actor
 
 
@@ -28,6 +29,11 @@ def report(uow: UnitOfWork, actor: Actor, charged: Counter, reasons: dict | None
     }
     if reasons is not None:
         out["reasons"] = reasons_json(reasons)
+    limits = user_limits.of_user(uow, actor.user_id, utcnow()) if actor.user_id else {}
+    if limits:  # R24: so the extension can warn before a refusal
+        out["user_limit"] = {
+            str(t): {"limit": render(cap), "used": render(used)} for t, (cap, used) in limits.items()
+        }
     return out
 
 

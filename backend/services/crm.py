@@ -15,6 +15,7 @@ from adapters.crm.registry import get_adapter
 from backend.config import Settings
 from backend.domain.credits import UnlockKind
 from backend.domain.errors import InvalidInput, NotFound
+from backend.persistence.sealed import Keyring, SealedValueError
 from backend.persistence.tables import CrmConnection, CrmDelivery, CrmDeliveryAttempt, utcnow
 from backend.persistence.unit_of_work import Store, UnitOfWork
 from backend.services import charge_guard, connection_status, owned
@@ -24,18 +25,69 @@ from backend.services.unlocking import Held
 DELIVERIES = CrmDelivery.__table__
 CONNECTIONS = CrmConnection.__table__
 ATTEMPTS = CrmDeliveryAttempt.__table__
+SEALED_FOR = "crm_connections"  # the purpose a connection's sealed credentials are bound to
 DELIVERY_STATUSES = ("pending", "delivered", "failed", "dead", "cancelled")
 CONNECTION_STATUSES = ("active", "paused", "needs_reauth", "rate_limited")
 
 
-def connection_config(uow: UnitOfWork, row: CrmConnection) -> dict:
-    """The connection's config as the adapter takes it."""
-    return dict(row.config)
+def connection_config(uow: UnitOfWork, row) -> dict:
+    """The connection's whole config, its credentials opened: for its adapter, in memory only. `row`
+    is a CrmConnection or a row of the table (id, config, secrets). SealedValueError when they do not
+    open (a key missing from SECRET_KEYS, or a ciphertext copied from another row)."""
+    return open_config(uow.keyring, row.id, row.config, row.secrets)
 
 
 def store_config(uow: UnitOfWork, connection_id: str, kind: str, config: dict) -> None:
-    """Keep a connection's config (checked by its kind's adapter)."""
-    uow.execute(update(CONNECTIONS).where(CONNECTIONS.c.id == connection_id).values(config=config))
+    """Write a connection's whole config: the fields its adapter names in `secret_fields` sealed
+    and bound to this connection in `secrets`, the rest in clear in `config` (api.md "Secrets at
+    rest")."""
+    plain, sealed = seal_config(uow.keyring, connection_id, kind, config)
+    uow.execute(
+        update(CONNECTIONS).where(CONNECTIONS.c.id == connection_id).values(config=plain, secrets=sealed)
+    )
+
+
+def seal_config(
+    keyring: Keyring | None, connection_id: str, kind: str, config: dict
+) -> tuple[dict, str | None]:
+    """(the config without its credentials, the credentials sealed or None when it has none)."""
+    secret_fields = get_adapter(kind).secret_fields
+    plain = {k: v for k, v in config.items() if k not in secret_fields}
+    secrets = {k: v for k, v in config.items() if k in secret_fields}
+    return plain, _keys(keyring).seal(SEALED_FOR, connection_id, secrets) if secrets else None
+
+
+def open_config(keyring: Keyring | None, connection_id: str, config: dict, sealed: str | None) -> dict:
+    if not sealed:
+        return dict(config)
+    return {**config, **_keys(keyring).open(SEALED_FOR, connection_id, sealed)}
+
+
+def reseal(uow: UnitOfWork, after: str, limit: int) -> tuple[int, str | None]:
+    """`flask rotate-secrets`, one bounded transaction: the sealed credentials of up to `limit`
+    connections (ids above `after`) sealed again under the first key. Answers (how many, the last
+    id read or None when none was left). A value rewritten meanwhile (store_config) is left as is."""
+    rows = uow.execute(
+        select(CONNECTIONS.c.id, CONNECTIONS.c.secrets)
+        .where(CONNECTIONS.c.secrets.is_not(None), CONNECTIONS.c.id > after)
+        .order_by(CONNECTIONS.c.id)
+        .limit(limit)
+    ).all()
+    resealed = 0
+    for row in rows:
+        fresh = _keys(uow.keyring).rotate(SEALED_FOR, row.id, row.secrets)
+        resealed += uow.execute(
+            update(CONNECTIONS)
+            .where(CONNECTIONS.c.id == row.id, CONNECTIONS.c.secrets == row.secrets)
+            .values(secrets=fresh)
+        ).rowcount
+    return resealed, rows[-1].id if rows else None
+
+
+def _keys(keyring: Keyring | None) -> Keyring:
+    if keyring is None:
+        raise SealedValueError("no SECRET_KEYS keyring was given to seal or open CRM credentials")
+    return keyring
 
 
 def _checked(kind: str, config: dict, allow_private_networks: bool) -> dict:
@@ -58,7 +110,8 @@ def create_connection(
     uow.session.add(row)
     uow.session.flush()
     store_config(uow, row.id, kind, stored)
-    return connection_json(uow, row) | _shown_once(kind, config, {}, stored)
+    uow.session.refresh(row)
+    return connection_json(row) | _shown_once(kind, config, {}, stored)
 
 
 def update_connection(
@@ -81,7 +134,7 @@ def update_connection(
     if "paused" in changes:
         connection_status.set_paused(uow, row.id, changes["paused"])
     uow.session.refresh(row)
-    return connection_json(uow, row) | shown
+    return connection_json(row) | shown
 
 
 def _shown_once(kind: str, given: dict, before: dict, stored: dict) -> dict:
@@ -140,7 +193,7 @@ def all_connections(uow: UnitOfWork, actor: Actor) -> list[dict]:
         .where(CrmConnection.account_id == actor.account_id, CrmConnection.deleted_at.is_(None))
         .order_by(CrmConnection.created_at, CrmConnection.id)
     ).scalars()
-    return [connection_json(uow, r) for r in rows]
+    return [connection_json(r) for r in rows]
 
 
 def get_connection(uow: UnitOfWork, actor: Actor, connection_id: str) -> CrmConnection:
@@ -222,13 +275,13 @@ def retry(uow: UnitOfWork, actor: Actor, delivery_id: str) -> dict:
     return delivery_json(row)
 
 
-def connection_json(uow: UnitOfWork, row: CrmConnection) -> dict:
+def connection_json(row: CrmConnection) -> dict:
     adapter = get_adapter(row.kind)
     return {
         "id": row.id,
         "kind": row.kind,
         "name": row.name,
-        "config": adapter.public_config(connection_config(uow, row)),
+        "config": adapter.public_config(row.config),  # the clear part (store_config)
         "status": row.status,
         "paused_until": row.paused_until,
         "status_reason": row.status_reason,

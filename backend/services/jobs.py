@@ -120,16 +120,6 @@ def stale(uow: UnitOfWork, now: datetime) -> list[str]:
     )
 
 
-def pending_values(uow: UnitOfWork, job_id: str, key: str) -> list[str]:
-    """One field of every pending item's payload, read by the database (no JSON parsed here): what a
-    job's first step needs to size its reservation."""
-    return list(
-        uow.execute(
-            select(ITEMS.c.payload[key].as_string()).where(ITEMS.c.job_id == job_id, ITEMS.c.done.is_(False))
-        ).scalars()
-    )
-
-
 def pending_items(uow: UnitOfWork, job_id: str, limit: int, after: int = -1) -> list:
     """The next `limit` items not done, in order. `after`: the last seq this worker finished, so the
     read starts there instead of stepping over every finished item again."""
@@ -139,6 +129,26 @@ def pending_items(uow: UnitOfWork, job_id: str, limit: int, after: int = -1) -> 
         .order_by(ITEMS.c.seq)
         .limit(limit)
     ).all()
+
+
+_ITEM_PAYLOAD = (
+    update(ITEMS)
+    .where(ITEMS.c.job_id == bindparam("j"), ITEMS.c.seq == bindparam("s"))
+    .values(payload=bindparam("p"))
+)
+
+
+def all_pending_items(uow: UnitOfWork, job_id: str) -> list:
+    """Every item not done, in order: what a job's first step sizes its reservation by (R26)."""
+    return uow.execute(
+        select(ITEMS.c.seq, ITEMS.c.payload)
+        .where(ITEMS.c.job_id == job_id, ITEMS.c.done.is_(False))
+        .order_by(ITEMS.c.seq)
+    ).all()
+
+
+def set_payloads(uow: UnitOfWork, job_id: str, payloads: dict[int, dict]) -> None:
+    execute_many(uow, _ITEM_PAYLOAD, [{"j": job_id, "s": seq, "p": p} for seq, p in payloads.items()])
 
 
 _ITEM_DONE = (

@@ -11,11 +11,11 @@ from backend.domain.credits import UnlockKind
 from backend.domain.rules import UNLOCK_COST
 from backend.persistence.tables import ListLead
 from backend.persistence.unit_of_work import Store, UnitOfWork
-from backend.services import bulk, charge_guard, jobs, lists
+from backend.services import bulk, charge_guard, jobs, lists, people
 from backend.services.charge_guard import Actor
 from backend.services.people import PEOPLE, PERSON
 from backend.services.prefetch import KnownContacts
-from backend.services.unlocking import unlock_many
+from backend.services.unlocking import found_kinds, unlock_many
 
 KIND = "list_export"
 LEADS = ListLead.__table__
@@ -43,19 +43,36 @@ def kinds(job) -> tuple[UnlockKind, ...]:
 
 
 def begin(uow: UnitOfWork, job) -> None:
-    """Reserve the most the export can cost: every unlock the account does not hold yet."""
-    bulk.reserve(uow, job, lambda: _maximum(uow, job), KIND)
+    """R26: look every lead up first (nothing charged, nothing handed out) and reserve exactly what
+    was found and is not held yet, so an account is refused only what it cannot actually pay for.
+    Each item keeps what was found (`found`); only that is charged later (`sized`)."""
+    bulk.reserve(uow, job, lambda: _sized(uow, job), KIND)
 
 
-def _maximum(uow: UnitOfWork, job) -> dict:
-    ids = jobs.pending_values(uow, job.id, "person_id")
+def _sized(uow: UnitOfWork, job) -> dict:
+    items = jobs.all_pending_items(uow, job.id)
+    ids = [i.payload["person_id"] for i in items]
     held = charge_guard.held(uow, job.account_id, ids, kinds(job))
-    maximum = Counter()
-    for pid in ids:
-        for kind in kinds(job):
-            if (pid, kind) not in held:
-                maximum[kind.credit_type] += UNLOCK_COST[kind]
-    return dict(maximum)
+    rows = people.find_ids(uow, ids)
+    unheld = [rows[pid] for pid in ids if pid in rows and any((pid, k) not in held for k in kinds(job))]
+    found = found_kinds(uow, unheld, kinds(job))
+    amounts, payloads = Counter(), {}
+    for i in items:
+        pid = i.payload["person_id"]
+        new = [k for k in found.get(pid, ()) if (pid, k) not in held]
+        for kind in new:
+            amounts[kind.credit_type] += UNLOCK_COST[kind]
+        payloads[i.seq] = {**i.payload, "found": [str(k) for k in new]}
+    jobs.set_payloads(uow, job.id, payloads)
+    return dict(amounts)
+
+
+def sized(items: list) -> set | None:
+    """What the job's first lookup found and reserved for (R26); None for a partial run, which
+    reserves nothing and charges what each chunk finds until credits end."""
+    if not items or "found" not in items[0].payload:
+        return None
+    return {(i.payload["person_id"], UnlockKind(k)) for i in items for k in i.payload["found"]}
 
 
 def prefetch(store: Store, job, items: list) -> Store:
@@ -79,6 +96,7 @@ def process(uow: UnitOfWork, job, items: list) -> tuple[dict, Counter, dict | No
         KIND,
         reserved=reserved,
         partial=job.params["allow_partial"],
+        sized=sized(items),
     )
     unseen = [p.linkedin_url for p in rows.values() if p.linkedin_url and held[p.id].contact is None]
     directory = uow.contacts.lookup_many(unseen) if unseen else {}  # names and titles cost nothing

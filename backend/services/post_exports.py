@@ -56,19 +56,41 @@ def queue(
 
 
 def begin(uow: UnitOfWork, job) -> None:
-    """List destination: reserve one email credit per engager the account does not hold yet."""
+    """List destination, R26: look every engager up first (nothing charged, nothing handed out) and
+    reserve one email credit per email found that the account does not hold yet. Each item keeps
+    whether one was found (`found`); only those are charged later."""
     if job.params["destination"] != "list":
         jobs.set_reserved(uow, job.id, {})
         return
-    bulk.reserve(uow, job, lambda: _maximum(uow, job), KIND)
+    bulk.reserve(uow, job, lambda: _sized(uow, job), KIND)
 
 
-def _maximum(uow: UnitOfWork, job) -> dict:
-    urls = jobs.pending_values(uow, job.id, "linkedin_url")
+def _sized(uow: UnitOfWork, job) -> dict:
+    items = jobs.all_pending_items(uow, job.id)
+    urls = [i.payload["linkedin_url"] for i in items]
     known = people.find_many(uow, urls)  # someone we have never seen cannot be unlocked yet
     held = charge_guard.held(uow, job.account_id, [p.id for p in known.values()], EMAIL)
-    missing = len(set(urls)) - sum(1 for p in known.values() if (p.id, UnlockKind.EMAIL) in held)
-    return {CreditType.EMAIL: missing * UNLOCK_COST[UnlockKind.EMAIL]}
+    unheld = [u for u in urls if u not in known or (known[u].id, UnlockKind.EMAIL) not in held]
+    contacts = uow.contacts.lookup_many(unheld) if unheld else {}
+    payloads = {
+        i.seq: {**i.payload, "found": ["email"] if _email(contacts, i.payload["linkedin_url"]) else []}
+        for i in items
+    }
+    jobs.set_payloads(uow, job.id, payloads)
+    found = sum(1 for p in payloads.values() if p["found"])
+    return {CreditType.EMAIL: found * UNLOCK_COST[UnlockKind.EMAIL]} if found else {}
+
+
+def _email(contacts: dict, url: str) -> bool:
+    contact = contacts.get(url)
+    return bool(contact and contact.email)
+
+
+def _sized_people(items: list, found: dict) -> set | None:
+    """What the first lookup found and reserved for (R26); None for a partial run."""
+    if not items or "found" not in items[0].payload:
+        return None
+    return {(found[i.payload["linkedin_url"]].id, UnlockKind.EMAIL) for i in items if i.payload["found"]}
 
 
 def prefetch(store: Store, job, items: list) -> Store:
@@ -103,6 +125,7 @@ def process(uow: UnitOfWork, job, items: list) -> tuple[dict, Counter, dict | No
         reserved=reserved,
         partial=job.params["allow_partial"],
         looked_up={url: looked_up.get(url) for url in urls},
+        sized=_sized_people(items, found),
     )
     outcomes, added = {}, []
     for i in items:

@@ -54,12 +54,15 @@ def unlock_many(
     costs: dict[UnlockKind, int] = UNLOCK_COST,
     looked_up: dict | None = None,
     known: dict | None = None,
+    sized: set[tuple[str, UnlockKind]] | None = None,
 ) -> dict[str, Held]:
     """`unlock` for many people in a few statements; bulk jobs pass their reservation (R23), and
     uploads their own price (R17: enrichment at half a credit). `looked_up`: contacts the caller
     already fetched (profile URL -> Contact or None), so the lookup can happen outside the write lock.
     `known`: the caller's read of what the account holds among them, for a plain charge only (one
-    that draws on credits in hand needs the held unlocks read in its own transaction)."""
+    that draws on credits in hand needs the held unlocks read in its own transaction). `sized`: what a
+    job's first lookup found and reserved for exactly (R26); nothing else is charged or handed out, so
+    the job never charges past its reservation, whatever the source learned since."""
     result = {p.id: Held(p) for p in people}
     plain = reserved is None and not partial
     existing = (
@@ -68,7 +71,7 @@ def unlock_many(
     for (pid, kind), row in existing.items():
         result[pid].values[kind] = row.value
     need = [p for p in people if any((p.id, k) not in existing for k in kinds)]
-    contacts = _lookup(uow, need, looked_up or {})
+    contacts = look_up(uow, need, looked_up or {})
     wanted = []
     _name_people(uow, need, contacts)
     for p in need:
@@ -77,7 +80,7 @@ def unlock_many(
             if (p.id, kind) in existing:
                 continue
             value = _value(contact, kind)
-            if value:
+            if value and (sized is None or (p.id, kind) in sized):
                 wanted.append(Unlocking(p.id, kind, costs[kind], value))
             else:
                 result[p.id].reasons[kind] = Reason(ReasonCode.NOT_FOUND)
@@ -98,7 +101,16 @@ def _record(result: dict[str, Held], outcome: Outcome, wanted, existing, actor: 
             result[w.person_id].values[w.kind] = outcome.values.get(key, w.value)
 
 
-def _lookup(uow: UnitOfWork, people: list, looked_up: dict) -> dict[str, Contact]:
+def found_kinds(uow: UnitOfWork, people: list, kinds: tuple[UnlockKind, ...]) -> dict[str, list[UnlockKind]]:
+    """R26: which of `kinds` the contact source has for each person, asked with nothing charged and
+    nothing handed out (a bulk job sizes its reservation by it)."""
+    contacts = look_up(uow, people, {})
+    return {p.id: [k for k in kinds if _value(contacts.get(p.id), k)] for p in people}
+
+
+def look_up(uow: UnitOfWork, people: list, looked_up: dict) -> dict[str, Contact]:
+    """Each person's contact in the source (by profile URL, else by email for upload-only people);
+    `looked_up` answers those the caller already asked about."""
     by_url = {p.linkedin_url: p.id for p in people if p.linkedin_url}
     contacts = {by_url[url]: c for url, c in looked_up.items() if url in by_url and c is not None}
     ask = [url for url in by_url if url not in looked_up]

@@ -1,7 +1,7 @@
 """CRM connection lifecycle: soft delete, delivery attempts, give-up clock, person-less notices
 
 Revision ID: 11fec7000001
-Revises: c0ffee000001
+Revises: 5ec2e7000001, c0ffee000002 (also joins those two heads)
 """
 
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import sqlmodel
 from alembic import op
 
 revision = "11fec7000001"
-down_revision = "c0ffee000001"
+down_revision = ("5ec2e7000001", "c0ffee000002")
 branch_labels = None
 depends_on = None
 

@@ -142,14 +142,16 @@ def test_r23_allow_partial_charges_in_the_posts_order_and_skips_the_last(job_api
     assert [statuses[u] for u in urls] == ["charged"] * 10 + ["skipped"] * 2
 
 
-def test_r23_ledger_shows_reservation_charges_and_release_summing_to_the_balance(fifty):
+def test_r23_r26_ledger_shows_an_exact_reservation_and_its_charges_summing_to_the_balance(fifty):
     export(fifty, fifty.urls)
     entries = fifty.get("/v1/credits/ledger?credit_type=email&limit=500").json["entries"]
-    actions = {e["action"] for e in entries}
-    assert {"post_export_reserve", "post_export", "post_export_release"} <= actions
+    by_action = {e["action"]: e for e in entries}
+    assert {"post_export_reserve", "post_export"} <= by_action.keys()
     assert sum(e["amount"] for e in entries) == fifty.balance()["email"]
     charges = [e for e in entries if e["action"] == "post_export"]
     assert len(charges) == 35 and all(e["person_id"] for e in charges)
+    # R26: the lookup came first, so the reservation was what was found: nothing left to release
+    assert by_action["post_export_reserve"]["amount"] == -35 and "post_export_release" not in by_action
 
 
 def test_r15_r16_list_export_charges_per_lead_not_yet_unlocked_and_twice_is_free(job_api):
@@ -172,6 +174,41 @@ def test_r15_r16_list_export_charges_per_lead_not_yet_unlocked_and_twice_is_free
     assert again["credits"]["charged"] == {"email": 0, "phone": 0, "tracking": 0}
     assert user.get(f"/v1/jobs/{job['id']}/download").status_code == 200
     assert user.balance() == {"email": 92, "phone": 4, "tracking": 5}
+
+
+@pytest.mark.parametrize("phones, outcome", [(10, "succeeded"), (5, "failed")])
+def test_r26_a_list_export_is_sized_by_what_it_finds_not_by_every_lead(job_api, phones, outcome):
+    """11 leads, 6 with a phone, emails already held: 10 phone credits pay for it (6 charged); 5 do
+    not, and the export is refused whole naming the 6 it needs, not the 11 an estimate shows."""
+    urls = job_api.directory(6) + job_api.directory(5, start=6, phone=False)
+    user = job_api.account(email=100, phone=phones)
+    lid = user.post("/v1/lists", {"name": "L"}).json["id"]
+    for u in urls:
+        assert user.post(f"/v1/extension/lists/{lid}/leads", {"linkedin_url": u}).status_code == 201
+    people = [{"linkedin_url": u} for u in urls]
+    estimate = user.post("/v1/estimates", {"action": "list_export", "include_phone": True, "people": people})
+    assert estimate.json["max"]["phone"] == 11  # the estimate stays the maximum
+    job = wait(user, user.post(f"/v1/lists/{lid}/exports", {"include_phone": True}).json["job"]["id"])
+    assert job["status"] == outcome
+    if outcome == "succeeded":
+        assert job["credits"]["charged"]["phone"] == 6 and user.balance()["phone"] == 4
+        assert job["result"]["counts"] == {"already_unlocked": 11}
+    else:
+        assert job["error"]["code"] == "insufficient_credits"
+        assert (job["error"]["credit_type"], job["error"]["required"]) == ("phone", 6)
+        assert user.balance()["phone"] == 5
+        ledger = user.get("/v1/credits/ledger?credit_type=phone").json["entries"]
+        assert [e["action"] for e in ledger] == ["grant"]
+
+
+def test_r26_a_post_export_to_a_list_needs_credits_only_for_the_emails_it_finds(job_api):
+    urls = job_api.directory(4) + job_api.directory(8, start=4, email=False, phone=False)
+    poor = job_api.account(email=4)
+    poor.list_id = poor.post("/v1/lists", {"name": "L"}).json["id"]
+    job = export(poor, urls)
+    assert job["status"] == "succeeded"
+    assert job["result"]["counts"] == {"charged": 4, "not_found": 8}
+    assert poor.balance()["email"] == 0
 
 
 def test_r15_list_export_charges_leads_whose_email_was_not_found_when_added(job_api):

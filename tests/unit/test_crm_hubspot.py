@@ -7,13 +7,17 @@ import json
 import pytest
 import requests
 import responses
+from responses import matchers
 
 from adapters.crm.base import (
+    AuthRefused,
+    CheckResult,
     ConfigError,
     Lead,
     Outbound,
     PermanentDeliveryError,
     PushResult,
+    RateLimited,
     RetryableDeliveryError,
 )
 from adapters.crm.hubspot import HubSpotAdapter
@@ -67,14 +71,19 @@ def test_config_defaults_and_public_view_without_the_token():
     config = HubSpotAdapter.validate_config(
         {"access_token": TOKEN}, allow_private_networks=False, resolve=public
     )
-    assert config == {
-        "access_token": TOKEN,
-        "base_url": "https://api.hubapi.com",
-        "linkedin_property": "hs_linkedin_url",
+    field_map = {
+        "email": "email",
+        "first_name": "firstname",
+        "last_name": "lastname",
+        "title": "jobtitle",
+        "company": "company",
+        "phone": "phone",
+        "linkedin_url": "hs_linkedin_url",
     }
+    assert config == {"access_token": TOKEN, "base_url": "https://api.hubapi.com", "field_map": field_map}
     assert HubSpotAdapter.public_config(config) == {
         "base_url": "https://api.hubapi.com",
-        "linkedin_property": "hs_linkedin_url",
+        "field_map": field_map,
     }
 
 
@@ -212,14 +221,14 @@ def test_a_400_for_a_batch_is_retried_one_contact_at_a_time_so_only_the_bad_one_
     assert len(mock.calls) == 3
 
 
-def test_401_is_permanent_and_the_message_never_contains_the_token(adapter, mock):
+def test_401_is_auth_refused_and_the_message_never_contains_the_token(adapter, mock):
     body = {
         "status": "error",
         "message": f"Authentication credentials not found: {TOKEN}",
         "category": "INVALID_AUTHENTICATION",
     }
     mock.add(responses.POST, UPSERT, json=body, status=401)
-    with pytest.raises(PermanentDeliveryError) as caught:
+    with pytest.raises(AuthRefused) as caught:
         adapter.push(ADA, delivery_id="d1")
     assert "401" in str(caught.value) and "INVALID_AUTHENTICATION" in str(caught.value)
     assert TOKEN not in str(caught.value)
@@ -233,14 +242,15 @@ def test_409_conflict_is_permanent(adapter, mock):
         adapter.push(ADA, delivery_id="d1")
 
 
-def test_429_with_retry_after_30_is_retryable_after_30_seconds(adapter, mock):
+def test_429_with_retry_after_30_is_rate_limited_for_30_seconds(adapter, mock):
     body = {
         "status": "error",
         "message": "You have reached your ten_secondly_rolling limit.",
-        "category": "RATE_LIMITS",
+        "errorType": "RATE_LIMIT",
+        "policyName": "TEN_SECONDLY_ROLLING",
     }
     mock.add(responses.POST, UPSERT, json=body, status=429, headers={"Retry-After": "30"})
-    with pytest.raises(RetryableDeliveryError) as caught:
+    with pytest.raises(RateLimited) as caught:
         adapter.push(ADA, delivery_id="d1")
     assert caught.value.retry_after == 30
     assert caught.value.retryable is True
@@ -295,3 +305,233 @@ def test_a_custom_linkedin_property_and_base_url_are_used(mock):
     adapter.push(ADA, delivery_id="d1")
     properties = sent(mock.calls[0])["inputs"][0]["properties"]
     assert properties["linkedin_profile"] == ADA.linkedin_url and "hs_linkedin_url" not in properties
+    assert HubSpotAdapter.public_config(config)["field_map"]["linkedin_url"] == "linkedin_profile"
+
+
+def make(mock_config: dict | None = None, **extra) -> HubSpotAdapter:
+    config = HubSpotAdapter.validate_config(
+        {"access_token": TOKEN, **extra}, allow_private_networks=False, resolve=public, now=NOW
+    )
+    return HubSpotAdapter(
+        mock_config or config, Outbound(session=requests.Session(), resolve=public, clock=lambda: NOW)
+    )
+
+
+NOW = 1_700_000_000  # 2023-11-14 22:13:20 UTC, 17:13:20 in New York (EST, UTC-5)
+DAILY = {
+    "status": "error",
+    "message": "You have reached your daily limit.",
+    "errorType": "RATE_LIMIT",
+    "correlationId": "c033cdaa-2c40-4a64-ae48-b4cec88dad24",
+    "policyName": "DAILY",
+    "requestId": "3d3e35b7-0dae-4b9f-a6e3-9c230cbcf8dd",
+}
+
+
+def test_a_config_stored_before_field_maps_keeps_its_linkedin_property(mock):
+    stored = {"access_token": TOKEN, "base_url": "https://api.hubapi.com", "linkedin_property": "li_url"}
+    mock.add(responses.POST, UPSERT, json={"results": [result("1", ADA.email, "d1")]})
+    make(stored).push(ADA, delivery_id="d1")
+    properties = sent(mock.calls[0])["inputs"][0]["properties"]
+    assert properties["li_url"] == ADA.linkedin_url and properties["jobtitle"] == "Analyst"
+
+
+def test_the_field_map_moves_and_drops_properties(mock):
+    adapter = make(field_map={"title": "job_function", "phone": None, "full_name": "full_name_text"})
+    mock.add(responses.POST, UPSERT, json={"results": [result("1", ADA.email, "d1")]})
+    adapter.push(ADA, delivery_id="d1")
+    assert sent(mock.calls[0])["inputs"][0]["properties"] == {
+        "email": "ada@example.com",
+        "firstname": "Ada",
+        "lastname": "King Lovelace",
+        "job_function": "Analyst",
+        "company": "Analytical Engines Ltd",
+        "hs_linkedin_url": "https://www.linkedin.com/in/ada-lovelace",
+        "full_name_text": "Ada King Lovelace",
+    }
+
+
+@pytest.mark.parametrize(
+    ("field_map", "problem"),
+    [
+        ({"email": "work_email"}, "email always goes to 'email'"),
+        ({"twitter": "twitter_handle"}, "'twitter' is not a lead field"),
+        ({"title": "Job Title"}, "'Job Title' is not a valid property name"),
+        ({"title": "company"}, "'company' is the target of two lead fields"),
+        ("jobtitle", "must be an object"),
+    ],
+)
+def test_a_bad_field_map_is_refused_naming_the_problem(field_map, problem):
+    with pytest.raises(ConfigError) as caught:
+        make(field_map=field_map)
+    assert problem in caught.value.fields["field_map"]
+
+
+def test_linkedin_property_and_field_map_must_agree():
+    with pytest.raises(ConfigError) as caught:
+        make(linkedin_property="li_url", field_map={"linkedin_url": "other_url"})
+    assert set(caught.value.fields) == {"linkedin_property"}
+
+
+# Tokens
+
+REFRESH = "de3ae5a9-1b2c-4d5e-8f90-123456789abc"
+
+
+def test_oauth_tokens_are_accepted_and_the_refresh_token_is_a_secret():
+    config = make(refresh_token=REFRESH, expires_in=1800).config
+    assert config["refresh_token"] == REFRESH and config["expires_at"] == NOW + 1800
+    assert HubSpotAdapter.secret_fields == ("access_token", "refresh_token")
+    public_view = HubSpotAdapter.public_config(config)
+    assert REFRESH not in str(public_view) and TOKEN not in str(public_view)
+
+
+def test_expires_at_is_kept_as_given():
+    assert make(expires_at=NOW + 60).config["expires_at"] == NOW + 60
+
+
+@pytest.mark.parametrize(
+    ("extra", "bad"),
+    [
+        ({"expires_at": NOW, "expires_in": 60}, "expires_in"),
+        ({"expires_in": "1800"}, "expires_in"),
+        ({"expires_in": True}, "expires_in"),
+        ({"expires_at": -5}, "expires_at"),
+    ],
+)
+def test_bad_expiries_are_refused(extra, bad):
+    with pytest.raises(ConfigError) as caught:
+        make(**extra)
+    assert set(caught.value.fields) == {bad}
+
+
+def test_a_refresh_token_without_an_access_token_is_refused_without_being_echoed():
+    with pytest.raises(ConfigError) as caught:
+        HubSpotAdapter.validate_config(
+            {"refresh_token": REFRESH}, allow_private_networks=False, resolve=public
+        )
+    assert set(caught.value.fields) == {"access_token", "refresh_token"}
+    assert REFRESH not in str(caught.value)
+
+
+# Rate limits and refusals
+
+
+def test_the_daily_limit_waits_until_midnight_in_the_portals_time_zone(mock):
+    mock.add(responses.POST, UPSERT, json=DAILY, status=429)
+    with pytest.raises(RateLimited) as caught:
+        make(time_zone="America/New_York").push(ADA, delivery_id="d1")
+    assert caught.value.retry_after == 24_400  # until 2023-11-15 00:00 EST = 05:00 UTC
+    assert "daily limit" in caught.value.message
+
+
+def test_the_daily_limit_waits_until_midnight_utc_when_the_time_zone_is_unknown(mock):
+    mock.add(responses.POST, UPSERT, json=DAILY, status=429)
+    with pytest.raises(RateLimited) as caught:
+        make().push(ADA, delivery_id="d1")
+    assert caught.value.retry_after == 6_400  # until 2023-11-15 00:00 UTC
+
+
+def test_midnight_on_a_daylight_saving_day_is_found_in_local_time():
+    from zoneinfo import ZoneInfo
+
+    from adapters.crm.hubspot import seconds_to_midnight
+
+    fall_back_day = 1_699_158_600  # 2023-11-05 00:30 EDT; clocks go back an hour at 02:00
+    assert seconds_to_midnight(fall_back_day, ZoneInfo("America/New_York")) == 24.5 * 3600
+
+
+def test_an_unknown_time_zone_is_refused():
+    with pytest.raises(ConfigError) as caught:
+        make(time_zone="Mars/Olympus_Mons")
+    assert set(caught.value.fields) == {"time_zone"}
+
+
+def test_a_rate_limited_batch_gives_every_lead_the_error_and_sends_nothing_more(mock):
+    mock.add(responses.POST, UPSERT, json=DAILY, status=429)
+    ada_again = Lead("p9", None, None, None, None, ADA.email, None)  # same email: a second batch
+    outcomes = make().push_batch([("d1", ADA), ("d2", GRACE), ("d3", ada_again)])
+    assert all(isinstance(o, RateLimited) and o.retry_after == 6_400 for o in outcomes)
+    assert len(mock.calls) == 1
+
+
+def test_a_refused_token_gives_every_lead_of_the_batch_auth_refused(mock):
+    body = {
+        "status": "error",
+        "message": "The OAuth token used to make this call expired 1 hour ago.",
+        "category": "EXPIRED_AUTHENTICATION",
+    }
+    mock.add(responses.POST, UPSERT, json=body, status=401)
+    outcomes = make().push_batch([("d1", ADA), ("d2", GRACE)])
+    assert all(isinstance(o, AuthRefused) for o in outcomes)
+    assert len(mock.calls) == 1
+
+
+def test_a_rate_limit_while_sending_one_at_a_time_stops_the_rest(mock):
+    invalid = {"status": "error", "message": "Property values were not valid", "category": "VALIDATION_ERROR"}
+    mock.add(responses.POST, UPSERT, json=invalid, status=400)
+    mock.add(
+        responses.POST,
+        UPSERT,
+        json={"status": "error", "policyName": "TEN_SECONDLY_ROLLING"},
+        status=429,
+        headers={"Retry-After": "10"},
+    )
+    outcomes = make().push_batch([("d1", ADA), ("d2", GRACE)])
+    assert all(isinstance(o, RateLimited) and o.retry_after == 10 for o in outcomes)
+    assert len(mock.calls) == 2
+
+
+# Connection test
+
+CONTACTS = "https://api.hubapi.com/crm/v3/objects/contacts"
+PROPERTIES = "https://api.hubapi.com/crm/v3/properties/contacts"
+DEFAULT_PROPERTIES = ["email", "firstname", "lastname", "jobtitle", "company", "phone", "hs_linkedin_url"]
+
+
+def properties(*names: str) -> dict:
+    return {
+        "results": [{"name": n, "label": n.title(), "type": "string", "fieldType": "text"} for n in names]
+    }
+
+
+def test_check_connection_reads_one_contact_and_the_contact_properties(mock):
+    mock.add(
+        responses.GET, CONTACTS, json={"results": []}, match=[matchers.query_param_matcher({"limit": "1"})]
+    )
+    mock.add(responses.GET, PROPERTIES, json=properties(*DEFAULT_PROPERTIES, "hs_object_id"))
+    result = make().check_connection()
+    assert result.ok, result.detail
+    assert all(c.request.headers["Authorization"] == f"Bearer {TOKEN}" for c in mock.calls)
+
+
+def test_check_connection_names_a_mapped_property_the_portal_lacks(mock):
+    mock.add(responses.GET, CONTACTS, json={"results": []})
+    mock.add(responses.GET, PROPERTIES, json=properties(*DEFAULT_PROPERTIES))
+    result = make(field_map={"title": "job_function"}).check_connection()
+    assert result == CheckResult(
+        False, "HubSpot has no contact property named 'job_function' (field_map.title)"
+    )
+
+
+def test_check_connection_raises_auth_refused_for_a_revoked_token(mock):
+    body = {
+        "status": "error",
+        "message": f"Authentication credentials not found ({TOKEN})",
+        "category": "INVALID_AUTHENTICATION",
+    }
+    mock.add(responses.GET, CONTACTS, json=body, status=401)
+    with pytest.raises(AuthRefused) as caught:
+        make().check_connection()
+    assert TOKEN not in caught.value.message
+
+
+def test_check_connection_reports_a_missing_scope_as_not_ok(mock):
+    body = {
+        "status": "error",
+        "message": "This app hasn't been granted all required scopes",
+        "category": "MISSING_SCOPES",
+    }
+    mock.add(responses.GET, CONTACTS, json=body, status=403)
+    result = make().check_connection()
+    assert not result.ok and "MISSING_SCOPES" in result.detail

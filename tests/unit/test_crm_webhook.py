@@ -12,11 +12,14 @@ import responses
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from adapters.crm.base import (
+    CheckResult,
     ConfigError,
+    ConnectionGone,
     Lead,
     Outbound,
     PermanentDeliveryError,
     PushResult,
+    RateLimited,
     RetryableDeliveryError,
 )
 from adapters.crm.webhook import WebhookAdapter
@@ -210,10 +213,15 @@ def test_any_2xx_is_success_even_with_html_or_truncated_json(adapter, mock):
     assert adapter.push(ADA, delivery_id="d1") == PushResult(None)
 
 
-def test_410_gone_is_permanent(adapter, mock):
-    mock.add(responses.POST, URL, body="endpoint disabled", status=410)
-    with pytest.raises(PermanentDeliveryError, match="410"):
+def test_410_gone_is_connection_gone_with_a_readable_reason(adapter, mock):
+    mock.add(responses.POST, URL, json={"error": "endpoint disabled by its owner"}, status=410)
+    with pytest.raises(ConnectionGone) as caught:
         adapter.push(ADA, delivery_id="d1")
+    assert caught.value.retryable is False
+    assert caught.value.message == (
+        "The webhook receiver answered 410 Gone: endpoint disabled by its owner; "
+        "the receiver asked to stop receiving events (410 Gone)"
+    )
 
 
 def test_a_redirect_is_not_followed_and_is_permanent(adapter, mock):
@@ -223,16 +231,17 @@ def test_a_redirect_is_not_followed_and_is_permanent(adapter, mock):
     assert len(mock.calls) == 1
 
 
-@pytest.mark.parametrize("status", [400, 404, 500, 502])
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 500, 502])
 def test_other_failures_are_retryable_as_the_spec_asks(adapter, mock, status):
     mock.add(responses.POST, URL, json={"error": "receiver not ready"}, status=status)
-    with pytest.raises(RetryableDeliveryError, match="receiver not ready"):
+    with pytest.raises(RetryableDeliveryError, match="receiver not ready") as caught:
         adapter.push(ADA, delivery_id="d1")
+    assert not isinstance(caught.value, RateLimited)
 
 
-def test_429_with_retry_after_30_is_retryable_after_30_seconds(adapter, mock):
+def test_429_with_retry_after_30_is_rate_limited_for_30_seconds(adapter, mock):
     mock.add(responses.POST, URL, status=429, headers={"Retry-After": "30"})
-    with pytest.raises(RetryableDeliveryError) as caught:
+    with pytest.raises(RateLimited) as caught:
         adapter.push(ADA, delivery_id="d1")
     assert caught.value.retry_after == 30
 
@@ -256,3 +265,34 @@ def test_dns_pointing_at_the_metadata_address_after_creation_fails_permanently_w
     with pytest.raises(PermanentDeliveryError, match="169.254.169.254"):
         WebhookAdapter(config, rebound).push(ADA, delivery_id="d1")
     assert len(mock.calls) == 0
+
+
+# Connection test
+
+
+def test_check_connection_posts_a_signed_ping_the_receiver_can_verify(adapter, mock):
+    mock.add(responses.POST, URL, status=204)
+    assert adapter.check_connection() == CheckResult(True, "the receiver accepted a signed ping event")
+    payload = verify(mock.calls[0])
+    assert payload["type"] == "ping" and payload["data"] == {}
+    assert mock.calls[0].request.headers["webhook-id"].startswith("ping_")
+
+
+def test_each_ping_has_its_own_message_id(adapter, mock):
+    mock.add(responses.POST, URL, status=200)
+    adapter.check_connection()
+    adapter.check_connection()
+    first, second = (call.request.headers["webhook-id"] for call in mock.calls)
+    assert first != second
+
+
+def test_a_failing_ping_is_not_ok_with_the_receivers_reason(adapter, mock):
+    mock.add(responses.POST, URL, json={"error": "invalid signature"}, status=401)
+    result = adapter.check_connection()
+    assert not result.ok and "401" in result.detail and "invalid signature" in result.detail
+
+
+def test_a_gone_receiver_raises_connection_gone_from_the_test_too(adapter, mock):
+    mock.add(responses.POST, URL, status=410)
+    with pytest.raises(ConnectionGone):
+        adapter.check_connection()
