@@ -5,6 +5,7 @@ person-less notifications; nothing changed by a refused request, no credential i
 import time
 
 import pytest
+import standardwebhooks
 
 from adapters.crm.base import AuthRefused, PermanentDeliveryError
 from backend.jobs.deliveries import DeliverySender
@@ -267,3 +268,17 @@ def test_openapi_documents_the_lifecycle_routes_and_statuses(api):
         "rate_limited",
     }
     assert schemas["DeliveryDetail"]["properties"]["attempts"]["type"] == "array"
+
+
+def test_testing_a_webhook_sends_it_a_signed_ping(api):
+    receiver = Receiver()
+    try:
+        user = api.account()
+        made = connect(user, config={"url": receiver.url})
+        r = user.post(f"/v1/crm/connections/{made['id']}/test")
+        assert r.status_code == 200 and r.json["ok"] is True and made["secret"] not in r.text
+        [ping] = receiver.attempts
+        event = standardwebhooks.Webhook(made["secret"]).verify(ping["body"], ping["headers"])
+        assert event["type"] == "ping"
+    finally:
+        receiver.close()

@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import responses
@@ -289,3 +290,64 @@ def test_a_delivery_cancelled_in_flight_stays_cancelled_unless_it_arrived(store,
     assert (out[sent.id]["status"], out[failing.id]["status"]) == ("delivered", "cancelled")
     clock.advance(3600)
     assert sender.run_once() == 0
+
+
+@responses.activate
+def test_hubspots_daily_limit_pauses_until_midnight_in_the_portals_zone_then_all_go_uncounted(
+    store, world, db_url
+):
+    actor = world.account()
+    config = {"access_token": "pat-secret", "base_url": "http://127.0.0.1:9", "time_zone": "Europe/Paris"}
+    conn = connect(store, actor, "hubspot", config)
+    ids = export(store, world, actor, conn["id"], 51)
+    upsert = "http://127.0.0.1:9/crm/v3/objects/contacts/batch/upsert"
+    daily = {"status": "error", "message": "You have reached your daily limit.", "policyName": "DAILY"}
+
+    def upsert_answer(request):
+        if len(responses.calls) == 0:  # the first request meets the daily limit
+            return 429, {}, json.dumps(daily)
+        inputs = json.loads(request.body)["inputs"]
+        results = [
+            {"id": f"c{n}", "objectWriteTraceId": i["objectWriteTraceId"], "properties": {"email": i["id"]}}
+            for n, i in enumerate(inputs)
+        ]
+        return 200, {}, json.dumps({"results": results, "errors": []})
+
+    responses.add_callback(responses.POST, upsert, upsert_answer)
+    clock = Clock()
+    sender = DeliverySender(store, app_settings(db_url), clock=clock)
+    drain(sender, clock, step=60)
+    paris = ZoneInfo("Europe/Paris")
+    midnight = (datetime.fromtimestamp(clock.t, paris) + timedelta(days=1)).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    limited = connection(store, actor, conn["id"])
+    assert limited["status"] == "rate_limited" and "daily limit" in limited["status_reason"]
+    assert abs(limited["paused_until"] - midnight) < timedelta(minutes=2)
+    assert len(responses.calls) == 1
+    assert {(d["status"], d["attempts"]) for d in deliveries(store, actor).values()} == {("pending", 0)}
+    clock.t = limited["paused_until"].timestamp() + 1
+    drain(sender, clock)
+    after = deliveries(store, actor)
+    assert {(after[i]["status"], after[i]["attempts"]) for i in ids} == {("delivered", 1)}
+    assert len(responses.calls) == 2  # the 51 went in one more request
+    assert "pat-secret" not in limited["status_reason"]
+
+
+def test_a_webhook_receiver_answering_410_pauses_its_connection_with_the_reason(store, world, db_url):
+    gone = Receiver(fail_first=1, status=410)
+    try:
+        actor = world.account()
+        conn = connect(store, actor, "webhook", {"url": gone.url})
+        ids = export(store, world, actor, conn["id"], 2)
+        clock = Clock()
+        sender = DeliverySender(store, app_settings(db_url), clock=clock)
+        drain(sender, clock, step=3600)
+        paused = connection(store, actor, conn["id"])
+        assert paused["status"] == "paused" and "410" in paused["status_reason"]
+        assert len(gone.attempts) == 1
+        assert {
+            (deliveries(store, actor)[i]["status"], deliveries(store, actor)[i]["attempts"]) for i in ids
+        } == {("pending", 0)}
+    finally:
+        gone.close()
