@@ -253,9 +253,9 @@ def get_delivery(uow: UnitOfWork, actor: Actor, delivery_id: str) -> dict:
 
 def retry(uow: UnitOfWork, actor: Actor, delivery_id: str) -> dict:
     """Re-queue a failed or dead delivery; it is sent again with a fresh schedule of attempts, and
-    nothing is charged again. The UPDATE
-    checks the status again: a concurrent retry may have re-queued it and a sender claimed it since
-    it was read, and resetting that claim would send it twice."""
+    nothing is charged again. The UPDATE checks the status again: a concurrent retry may have
+    re-queued it and a sender claimed it since it was read, and resetting that claim would send it
+    twice."""
     row = owned.get(uow, actor, CrmDelivery, delivery_id, "delivery")
     if row.status in ("failed", "dead"):
         uow.execute(
