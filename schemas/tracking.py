@@ -49,11 +49,18 @@ class TrackedResponse(Schema):
 
 class NotificationSchema(Schema):
     id = fields.String()
-    kind = fields.String(metadata={"description": "job_change (company changed) | promotion (title changed)"})
-    person_id = fields.String()
-    linkedin_url = fields.String(allow_none=True)
-    before = fields.Dict()
-    after = fields.Dict()
+    kind = fields.String(
+        metadata={
+            "description": "job_change (company changed) | promotion (title changed), with the person's "
+            "fields; or an account notice without a person, its facts in `detail`: crm_needs_reauth "
+            "(connection_id, kind, error)"
+        }
+    )
+    person_id = fields.String(metadata={"description": "only on a person's notification"})
+    linkedin_url = fields.String(allow_none=True, metadata={"description": "only on a person's notification"})
+    before = fields.Dict(metadata={"description": "only on a person's notification"})
+    after = fields.Dict(metadata={"description": "only on a person's notification"})
+    detail = fields.Dict(metadata={"description": "only on an account notice: its facts"})
     created_at = fields.DateTime()
 
 

@@ -7,7 +7,7 @@ from flask_smorest import Blueprint
 from backend.api.common import actor, multipart, read, rewound, run
 from backend.api.limits import bulk, sized
 from backend.api.uploads import multipart_body
-from backend.services import tracking
+from backend.services import notices, tracking
 from backend.services.people import PersonRef
 from schemas import tracking as s
 from schemas.uploads import NoFields, UploadFile
@@ -58,5 +58,7 @@ def tracked():
 @blp.arguments(s.NotificationsQuery(), location="query")
 @blp.response(200, s.NotificationsResponse)
 def notifications(query):
-    """Job changes and promotions of tracked people, newest first (R22)"""
-    return read(lambda uow: tracking.notifications(uow, actor(), query["limit"], query.get("cursor")))
+    """Job changes and promotions of tracked people (R22) and account notices without a person
+    (`crm_needs_reauth`, facts in `detail`), newest first"""
+    account_id = actor().account_id
+    return read(lambda uow: notices.notifications(uow, account_id, query["limit"], query.get("cursor")))

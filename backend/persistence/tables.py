@@ -162,6 +162,7 @@ class CrmConnection(SQLModel, table=True):
     status: str = Field(default="active", max_length=16, sa_column_kwargs={"server_default": "active"})
     paused_until: datetime | None = None
     status_reason: str | None = Field(default=None, max_length=1000)
+    deleted_at: datetime | None = None  # DELETE keeps the row: its deliveries still name it
     last_success_at: datetime | None = None
     last_error: str | None = Field(default=None, max_length=1000)
     created_at: datetime = Field(default_factory=utcnow)
@@ -200,10 +201,12 @@ class CrmDelivery(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=36)
     account_id: str = Field(foreign_key="accounts.id", index=True, max_length=36)
     connection_id: str = Field(foreign_key="crm_connections.id", max_length=36)
-    person_id: str = Field(foreign_key="people.id", max_length=36)
+    # None for an account event (a notification without a person, api.md "Notifications")
+    person_id: str | None = Field(default=None, foreign_key="people.id", max_length=36)
     payload: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     status: str = Field(default="pending", max_length=16)
-    attempts: int = 0
+    attempts: int = 0  # counted attempts: rate-limit waits and refused credentials are not counted
+    first_attempt_at: datetime | None = None  # CRM_GIVE_UP_AFTER counts from here
     last_error: str | None = Field(default=None, max_length=1000)
     external_id: str | None = Field(default=None, max_length=200)
     next_attempt_at: datetime = Field(default_factory=utcnow)
@@ -211,6 +214,20 @@ class CrmDelivery(SQLModel, table=True):
     lease_token: str | None = Field(default=None, max_length=36)  # who holds the lease; stale holders stop
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class CrmDeliveryAttempt(SQLModel, table=True):
+    """Every attempt at a delivery (GET /v1/crm/deliveries/<id>), including the ones that do not
+    count (a rate-limit wait, refused credentials): `counted` says which."""
+
+    __tablename__ = "crm_delivery_attempts"
+    __table_args__ = (Index("ix_delivery_attempts_delivery_id", "delivery_id", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: str = Field(foreign_key="crm_deliveries.id", max_length=36)
+    at: datetime = Field(default_factory=utcnow)
+    status_code: int | None = None
+    error: str | None = Field(default=None, max_length=1000)
+    counted: bool = True
 
 
 class IdempotencyKey(SQLModel, table=True):
@@ -293,14 +310,16 @@ class SavedSearchPerson(SQLModel, table=True):
 
 
 class Notification(SQLModel, table=True):
-    """R22: a tracked person's job change or promotion, for the account that tracks them."""
+    """R22: a tracked person's job change or promotion, for the account that tracks them; or an
+    account notice without a person (`crm_needs_reauth`, usage alerts) whose facts are in `detail`."""
 
     __tablename__ = "notifications"
     __table_args__ = (Index("ix_notifications_account_id_id", "account_id", "id"),)
     id: int | None = Field(default=None, primary_key=True)
     account_id: str = Field(foreign_key="accounts.id", max_length=36)
-    person_id: str = Field(foreign_key="people.id", max_length=36)
-    kind: str = Field(max_length=16)
+    person_id: str | None = Field(default=None, foreign_key="people.id", max_length=36)
+    kind: str = Field(max_length=32)
+    detail: dict | None = Field(default=None, sa_column=Column(JSON))
     before: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     after: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)

@@ -3,24 +3,15 @@ the account when a tracked person changes company or title."""
 
 from __future__ import annotations
 
-import uuid
-
 from sqlalchemy import insert, select
 
 from backend.domain.credits import CreditType
 from backend.domain.errors import InvalidInput
 from backend.domain.reasons import Reason, ReasonCode
 from backend.domain.rules import TRACKING_HOLD
-from backend.persistence.tables import (
-    CrmConnection,
-    CrmDelivery,
-    DirectoryEntry,
-    Notification,
-    TrackedPerson,
-    utcnow,
-)
+from backend.persistence.tables import DirectoryEntry, Notification, TrackedPerson, utcnow
 from backend.persistence.unit_of_work import UnitOfWork
-from backend.services import charge_guard, people
+from backend.services import charge_guard, notices, people
 from backend.services.charge_guard import Actor
 from backend.services.credit_report import report
 from backend.services.people import PEOPLE, PersonRef
@@ -145,71 +136,9 @@ def notify_changes(uow: UnitOfWork, changes: dict[str, tuple[dict, dict]]) -> in
                 "created_at": now,
             }
         )
-        events.append(
-            (
-                account_id,
-                person_id,
-                {
-                    "event": f"contact.{kind}",
-                    "data": {"person_id": person_id, "linkedin_url": url, "before": before, "after": after},
-                },
-            )
-        )
+        data = {"person_id": person_id, "linkedin_url": url, "before": before, "after": after}
+        events.append(notices.Event(account_id, f"contact.{kind}", data, person_id))
     if rows:
         uow.execute(insert(NOTIFICATIONS), rows)
-        _queue_events(uow, events, now)
+        notices.queue_events(uow, events, now)
     return len(rows)
-
-
-def _queue_events(uow: UnitOfWork, events: list, now) -> None:
-    accounts = {a for a, _, _ in events}
-    hooks = uow.execute(
-        select(CrmConnection.id, CrmConnection.account_id).where(
-            CrmConnection.account_id.in_(accounts), CrmConnection.kind == "webhook"
-        )
-    ).all()
-    by_account: dict[str, list[str]] = {}
-    for cid, account_id in hooks:
-        by_account.setdefault(account_id, []).append(cid)
-    rows = [
-        {
-            "id": str(uuid.uuid4()),
-            "account_id": a,
-            "connection_id": cid,
-            "person_id": pid,
-            "payload": payload,
-            "status": "pending",
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for a, pid, payload in events
-        for cid in by_account.get(a, [])
-    ]
-    if rows:
-        uow.execute(insert(CrmDelivery.__table__), rows)
-
-
-def notifications(uow: UnitOfWork, actor: Actor, limit: int, cursor: int | None) -> dict:
-    stmt = select(NOTIFICATIONS, PEOPLE.c.linkedin_url).join(PEOPLE, PEOPLE.c.id == NOTIFICATIONS.c.person_id)
-    stmt = stmt.where(NOTIFICATIONS.c.account_id == actor.account_id)
-    if cursor:
-        stmt = stmt.where(NOTIFICATIONS.c.id < cursor)
-    rows = uow.execute(stmt.order_by(NOTIFICATIONS.c.id.desc()).limit(limit + 1)).all()
-    page = rows[:limit]
-    return {
-        "notifications": [
-            {
-                "id": str(r.id),
-                "kind": r.kind,
-                "person_id": r.person_id,
-                "linkedin_url": r.linkedin_url,
-                "before": r.before,
-                "after": r.after,
-                "created_at": r.created_at,
-            }
-            for r in page
-        ],
-        "next_cursor": str(page[-1].id) if len(rows) > limit else None,
-    }
