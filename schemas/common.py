@@ -7,6 +7,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from backend.domain.credits import CREDIT_TYPES, MILLI, render, to_milli
 from backend.domain.errors import InvalidProfileUrl
 from backend.domain.identity import canonical_linkedin_url
+from backend.services.pages import DEFAULT_LIMIT, MAX_LIMIT
 
 CREDIT_TYPE_NAMES = [str(t) for t in CREDIT_TYPES]
 # One amount's bound: far above any real grant, far below what a 64-bit balance of milli-credits holds.
@@ -47,13 +48,44 @@ class CreditAmount(fields.Field):
         return None if value is None else render(value)
 
 
-class Cursor(fields.Integer):
-    """A page cursor: the `next_cursor` of the page before, a row id (at most a 64-bit integer, so a
-    larger number is a 422, not a database error)."""
+class Cursor(fields.String):
+    """A page cursor: the `next_cursor` of the page before, passed back unchanged. Opaque; the listing
+    checks it is its own and the caller's (backend/services/pages.py)."""
 
     def __init__(self, **kw):
-        metadata = {"description": "`next_cursor` of the previous page"}
-        super().__init__(validate=validate.Range(min=1, max=2**63 - 1), metadata=metadata, **kw)
+        metadata = {"description": "`next_cursor` of the previous page, unchanged"}
+        super().__init__(validate=validate.Length(min=1, max=2000), metadata=metadata, **kw)
+
+
+class PageQuery(Schema):
+    """`limit` and `cursor`, which every listing takes (api.md "More conventions", Pagination)."""
+
+    limit = fields.Integer(
+        load_default=DEFAULT_LIMIT,
+        validate=validate.Range(min=1, max=MAX_LIMIT),
+        metadata={"description": f"Rows per page, 1 to {MAX_LIMIT}"},
+    )
+    cursor = Cursor()
+
+
+def page_schema(name: str, key: str, item, order: str) -> type[Schema]:
+    """The answer of a listing: its rows under `key` and `next_cursor`; `order` is the listing's one
+    order, said in the document."""
+    description = (
+        f"One page of {key}, {order}. Pass `next_cursor` back as `cursor` for the next page; it is null "
+        "on the last. Following the cursors answers every row that existed when paging began exactly once."
+    )
+    return type(
+        name,
+        (Schema,),
+        {
+            key: fields.List(fields.Nested(item), required=True),
+            "next_cursor": fields.String(
+                required=True, allow_none=True, metadata={"description": "null on the last page"}
+            ),
+            "Meta": type("Meta", (), {"description": description}),
+        },
+    )
 
 
 class CreditType(fields.String):

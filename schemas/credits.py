@@ -6,7 +6,7 @@ from marshmallow import Schema, fields, validate
 
 from backend.domain.rules import ESTIMABLE_ACTIONS
 from schemas.admin import LedgerEntrySchema
-from schemas.common import CreditType, Cursor, PersonRef
+from schemas.common import CreditType, PageQuery, PersonRef, page_schema
 
 
 class TrackingSummary(Schema):
@@ -20,15 +20,11 @@ class CreditsSummary(Schema):
     tracking = fields.Nested(TrackingSummary)
 
 
-class LedgerQuery(Schema):
+class LedgerQuery(PageQuery):
     credit_type = CreditType()
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-    cursor = Cursor()
 
 
-class LedgerPage(Schema):
-    entries = fields.List(fields.Nested(LedgerEntrySchema))
-    next_cursor = fields.String(allow_none=True)
+LedgerPage = page_schema("LedgerPage", "entries", LedgerEntrySchema, "newest first (by id)")
 
 
 class EstimateRequest(Schema):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from schemas.common import CreditsSchema, Cursor, PersonRef
+from schemas.common import CreditsSchema, PersonRef, page_schema
 
 
 class TrackingPeopleRequest(Schema):
@@ -43,8 +43,13 @@ class TrackedPersonSchema(Schema):
     since = fields.DateTime()
 
 
-class TrackedResponse(Schema):
-    tracked = fields.List(fields.Nested(TrackedPersonSchema))
+TrackedResponse = page_schema(
+    "TrackedPage",
+    "tracked",
+    TrackedPersonSchema,
+    "oldest tracking first (by since, then person_id); someone tracked again after being disabled "
+    "counts from the new start",
+)
 
 
 class NotificationSchema(Schema):
@@ -57,11 +62,6 @@ class NotificationSchema(Schema):
     created_at = fields.DateTime()
 
 
-class NotificationsQuery(Schema):
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-    cursor = Cursor()
-
-
-class NotificationsResponse(Schema):
-    notifications = fields.List(fields.Nested(NotificationSchema))
-    next_cursor = fields.String(allow_none=True)
+NotificationsResponse = page_schema(
+    "NotificationsPage", "notifications", NotificationSchema, "newest first (by id)"
+)

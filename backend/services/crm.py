@@ -15,10 +15,12 @@ from backend.persistence.tables import CrmConnection, CrmDelivery, utcnow
 from backend.persistence.unit_of_work import UnitOfWork
 from backend.services import charge_guard, owned
 from backend.services.charge_guard import Actor
+from backend.services.pages import FIRST, Order, PageRequest, keyset
 from backend.services.unlocking import Held
 
 DELIVERIES = CrmDelivery.__table__
-DELIVERY_STATUSES = ("pending", "delivered", "failed", "dead")
+DELIVERY_STATUSES = ("pending", "delivered", "failed", "dead", "cancelled")
+DELIVERY_ORDER = Order("deliveries", CrmDelivery.created_at, CrmDelivery.id, descending=True)
 
 
 def create_connection(
@@ -44,8 +46,8 @@ def create_connection(
     return out
 
 
-def all_connections(uow: UnitOfWork, actor: Actor) -> list[dict]:
-    return [connection_json(r) for r in owned.all_of(uow, actor, CrmConnection)]
+def all_connections(uow: UnitOfWork, actor: Actor, page: PageRequest = FIRST) -> dict:
+    return owned.page_of(uow, actor, CrmConnection, page).json("connections", connection_json)
 
 
 def get_connection(uow: UnitOfWork, actor: Actor, connection_id: str) -> CrmConnection:
@@ -79,12 +81,14 @@ def queue_delivery(uow: UnitOfWork, actor: Actor, connection: CrmConnection, hel
     return delivery_json(row)
 
 
-def deliveries(uow: UnitOfWork, actor: Actor, status: str | None, limit: int = 500) -> list[dict]:
+def deliveries(uow: UnitOfWork, actor: Actor, status: str | None, page: PageRequest = FIRST) -> dict:
+    """Newest first, a page at a time (a delivery whose status changes while a status-filtered
+    listing is paged leaves or joins it)."""
     stmt = select(CrmDelivery).where(CrmDelivery.account_id == actor.account_id)
     if status:
         stmt = stmt.where(CrmDelivery.status == status)
-    rows = uow.session.execute(stmt.order_by(CrmDelivery.created_at.desc()).limit(limit)).scalars()
-    return [delivery_json(r) for r in rows]
+    found = keyset(uow, stmt, DELIVERY_ORDER, (actor.account_id, status), page)
+    return found.json("deliveries", lambda row: delivery_json(row[0]))
 
 
 def retry(uow: UnitOfWork, actor: Actor, delivery_id: str) -> dict:
