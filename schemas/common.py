@@ -7,6 +7,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from backend.domain.credits import CREDIT_TYPES, MILLI, render, to_milli
 from backend.domain.errors import InvalidProfileUrl
 from backend.domain.identity import canonical_linkedin_url
+from backend.domain.reasons import ReasonCode
 from backend.services.pages import DEFAULT_LIMIT, MAX_LIMIT
 
 CREDIT_TYPE_NAMES = [str(t) for t in CREDIT_TYPES]
@@ -109,25 +110,55 @@ class PersonRef(PersonRefMixin, Schema):
     pass
 
 
-class CreditsSchema(Schema):
-    charged = fields.Dict(
-        keys=fields.String(),
-        values=fields.Raw(),
-        metadata={"description": "Credits charged by this action, per type"},
+class CreditNumber(fields.Raw):
+    """A credit amount the service already rendered as a JSON number (a multiple of 0.5), typed so."""
+
+    def __init__(self, **kw):
+        super().__init__(metadata={"type": "number", **kw.pop("metadata", {})}, **kw)
+
+
+class CreditNumbers(Schema):
+    """An amount per credit type, as JSON numbers (`credits.charged`, `credits.balance`, estimates)."""
+
+    email = CreditNumber(required=True)
+    phone = CreditNumber(required=True)
+    tracking = CreditNumber(required=True)
+
+
+class ReasonSchema(Schema):
+    """Why one credit type cost what it cost (api.md "Typed document")."""
+
+    code = fields.String(required=True, validate=validate.OneOf([str(c) for c in ReasonCode]))
+    unlocked_at = fields.String(
+        metadata={"format": "date-time", "description": "already_unlocked: when the account unlocked it"}
     )
-    balance = fields.Dict(
-        keys=fields.String(),
-        values=fields.Raw(),
+    unlocked_by = fields.String(metadata={"description": "already_unlocked by a teammate: the user who did"})
+
+
+class ReasonsSchema(Schema):
+    """Per credit type (or unlock kind: `validation`) the action touched."""
+
+    email = fields.Nested(ReasonSchema)
+    phone = fields.Nested(ReasonSchema)
+    validation = fields.Nested(ReasonSchema)
+    tracking = fields.Nested(ReasonSchema)
+
+
+class CreditsSchema(Schema):
+    charged = fields.Nested(
+        CreditNumbers, required=True, metadata={"description": "Credits charged by this action, per type"}
+    )
+    balance = fields.Nested(
+        CreditNumbers,
+        required=True,
         metadata={"description": "Balance after the action; tracking = credits free"},
     )
-    reasons = fields.Dict(
-        keys=fields.String(),
-        values=fields.Dict(),
-        metadata={
-            "description": "Per credit type touched: why it cost what it cost: charged, already_unlocked "
-            "(unlocked_at, unlocked_by), not_found, supplied, free_action, held, released"
-        },
-    )
+    reasons = fields.Nested(ReasonsSchema, metadata={"description": "Why each type cost what it cost"})
+
+
+class BadRow(Schema):
+    line = fields.Integer(required=True)
+    reason = fields.String(required=True)
 
 
 class PersonSchema(Schema):
@@ -146,10 +177,12 @@ class ProblemSchema(Schema):
     status = fields.Integer()
     detail = fields.String()
     code = fields.String()
-    errors = fields.Dict(metadata={"description": "validation_error: messages per field"})
+    errors = fields.Dict(
+        keys=fields.String(), metadata={"description": "validation_error: messages per field"}
+    )
     credit_type = fields.String(metadata={"description": "insufficient_credits"})
-    required = fields.Raw(metadata={"description": "insufficient_credits"})
-    available = fields.Raw(metadata={"description": "insufficient_credits"})
+    required = CreditNumber(metadata={"description": "insufficient_credits"})
+    available = CreditNumber(metadata={"description": "insufficient_credits"})
     limit = fields.Integer(allow_none=True, metadata={"description": "payload_too_large: the limit in bytes"})
     max_rows = fields.Integer(
         metadata={"description": "payload_too_large (uploads): the most rows a file may have"}
@@ -158,7 +191,7 @@ class ProblemSchema(Schema):
         metadata={"description": "validation_error (uploads): why the file was refused, e.g. `not_text`"}
     )
     bad_rows = fields.List(
-        fields.Dict(),
+        fields.Nested(BadRow),
         metadata={"description": "validation_error (tracking uploads): the refused rows, by line"},
     )
     job_id = fields.String(

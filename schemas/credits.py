@@ -6,18 +6,18 @@ from marshmallow import Schema, fields, validate
 
 from backend.domain.rules import ESTIMABLE_ACTIONS
 from schemas.admin import LedgerEntrySchema
-from schemas.common import CreditType, PageQuery, PersonRef, page_schema
+from schemas.common import CreditNumber, CreditNumbers, CreditType, PageQuery, PersonRef, page_schema
 
 
 class TrackingSummary(Schema):
-    total = fields.Raw()
-    in_use = fields.Raw()
-    free = fields.Raw()
+    total = CreditNumber(required=True)
+    in_use = CreditNumber(required=True)
+    free = CreditNumber(required=True)
 
 
 class CreditsSummary(Schema):
-    balance = fields.Dict(keys=fields.String(), values=fields.Raw())
-    tracking = fields.Nested(TrackingSummary)
+    balance = fields.Nested(CreditNumbers, required=True)
+    tracking = fields.Nested(TrackingSummary, required=True)
 
 
 class LedgerQuery(PageQuery):
@@ -43,5 +43,5 @@ class EstimateRequest(Schema):
 
 
 class EstimateResponse(Schema):
-    max = fields.Dict(keys=fields.String(), values=fields.Raw())
-    already_unlocked = fields.Integer()
+    max = fields.Nested(CreditNumbers, required=True)
+    already_unlocked = fields.Integer(required=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, pre_load, validate
 
+from backend.services.crm import DELIVERY_STATUSES
 from schemas.common import CreditsSchema, PersonRef, PersonSchema
 
 ID = fields.String(required=True, validate=validate.Length(min=1, max=36))
@@ -36,7 +37,7 @@ class DeliverySchema(Schema):
     id = fields.String()
     connection_id = fields.String()
     person_id = fields.String()
-    status = fields.String()
+    status = fields.String(validate=validate.OneOf(DELIVERY_STATUSES))
     attempts = fields.Integer()
     last_error = fields.String(allow_none=True)
     external_id = fields.String(allow_none=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from backend.services.searcher import DEFAULT_LIMIT, MAX_LIMIT
-from schemas.common import CreditsSchema, Cursor, PersonRef, page_schema
+from schemas.common import CreditsSchema, Cursor, PersonRef, ReasonsSchema, page_schema
 
 TEXT = validate.Length(max=200)
 MAX_PEOPLE = 10_000
@@ -67,7 +67,7 @@ class PersonResult(Schema):
     person_id = fields.String()
     linkedin_url = fields.String(allow_none=True)
     status = fields.String()
-    reasons = fields.Dict(keys=fields.String(), values=fields.Dict())
+    reasons = fields.Nested(ReasonsSchema)
 
 
 class SavedSearchPeopleResponse(Schema):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from schemas.common import CreditsSchema, PersonRef, page_schema
+from schemas.common import CreditsSchema, PersonRef, ReasonsSchema, page_schema
+from schemas.uploads import BadRows
 
 
 class TrackingPeopleRequest(Schema):
@@ -14,7 +15,9 @@ class TrackingPeopleRequest(Schema):
 class TrackingResult(Schema):
     person_id = fields.String()
     linkedin_url = fields.String(allow_none=True)
-    reasons = fields.Dict(metadata={"description": "tracking: held, already_tracked, released"})
+    reasons = fields.Nested(
+        ReasonsSchema, metadata={"description": "tracking: held, already_tracked, released"}
+    )
 
 
 class TrackResponse(Schema):
@@ -25,7 +28,7 @@ class TrackResponse(Schema):
 
 
 class TrackFileResponse(TrackResponse):
-    bad_rows = fields.Dict(metadata={"description": "count, and the first 100 rows: line and reason"})
+    bad_rows = fields.Nested(BadRows, metadata={"description": "count, and the first 100 rows"})
 
 
 class DisableResponse(Schema):
@@ -52,13 +55,20 @@ TrackedResponse = page_schema(
 )
 
 
+class WatchedFields(Schema):
+    """What R22 watches of a tracked person."""
+
+    company = fields.String(allow_none=True)
+    title = fields.String(allow_none=True)
+
+
 class NotificationSchema(Schema):
     id = fields.String()
     kind = fields.String(metadata={"description": "job_change (company changed) | promotion (title changed)"})
     person_id = fields.String()
     linkedin_url = fields.String(allow_none=True)
-    before = fields.Dict()
-    after = fields.Dict()
+    before = fields.Nested(WatchedFields)
+    after = fields.Nested(WatchedFields)
     created_at = fields.DateTime()
 
 
