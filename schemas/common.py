@@ -156,6 +156,12 @@ class CreditsSchema(Schema):
     reasons = fields.Nested(ReasonsSchema, metadata={"description": "Why each type cost what it cost"})
 
 
+class ChargedSchema(Schema):
+    """The `credits` of a job or a cancelled upload: what was charged, no balance."""
+
+    charged = fields.Nested(CreditNumbers, required=True)
+
+
 class BadRow(Schema):
     line = fields.Integer(required=True)
     reason = fields.String(required=True)

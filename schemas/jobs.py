@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from schemas.common import CreditNumber, CreditsSchema, LinkedInUrl
+from schemas.common import ChargedSchema, CreditNumber, LinkedInUrl
 
 MAX_ENGAGERS = 10_000
 
@@ -71,8 +71,8 @@ class JobSchema(Schema):
             "with its status (charged, already_unlocked, not_found, skipped)"
         }
     )
-    error = fields.Nested(JobError, allow_none=True)
-    credits = fields.Nested(CreditsSchema)
+    error = fields.Nested(JobError)
+    credits = fields.Nested(ChargedSchema, metadata={"description": "What the job charged so far"})
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 

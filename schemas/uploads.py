@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from schemas.common import BadRow, CreditNumbers
+from schemas.common import BadRow, ChargedSchema, CreditNumbers
 from schemas.jobs import JobSchema
 
 FILE_HELP = (
@@ -73,11 +73,7 @@ class ConfirmResponse(Schema):
     job = fields.Nested(JobSchema)
 
 
-class CancelCredits(Schema):
-    charged = fields.Nested(CreditNumbers, required=True)
-
-
 class CancelResponse(Schema):
     id = fields.String()
     status = fields.String()
-    credits = fields.Nested(CancelCredits)
+    credits = fields.Nested(ChargedSchema)
