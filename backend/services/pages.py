@@ -15,6 +15,21 @@ The cursor is opaque to callers: base64url of a check value and a small JSON nam
 digest of its scope (the account, and the list or filter paged) and the last key. A cursor that was
 edited, comes from another listing, or from another account, list or filter is a 422 naming which. It
 carries no secret because it grants nothing: every page is read inside the caller's own scope anyway.
+
+Adopting it in a new listing (service, then route):
+
+    ORDER = Order("users", User.created_at, User.id)
+
+    def all_users(uow, actor, page: PageRequest = FIRST) -> dict:
+        stmt = select(User).where(User.account_id == actor.account_id)
+        return keyset(uow, stmt, ORDER, (actor.account_id,), page).json("users", lambda r: user_json(r[0]))
+
+    @blp.arguments(PageQuery(), location="query")   # schemas.common
+    @blp.response(200, page_schema("UsersPage", "users", UserSchema, "oldest first (by created_at, then id)"))
+    def users(query):
+        return read(lambda uow: users.all_users(uow, actor(), page(query)))   # api.common.page
+
+(`owned.page_of` does the first for any account-owned table with `created_at` and `id`.)
 """
 
 from __future__ import annotations
