@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from schemas.common import CreditAmount, CreditType, LinkedInUrl
+from schemas.common import CreditAmount, CreditNumber, CreditType, LinkedInUrl
 
 NAME = validate.Length(min=1, max=200)
 
@@ -57,8 +57,10 @@ class LedgerEntrySchema(Schema):
     id = fields.String()
     created_at = fields.DateTime()
     credit_type = fields.String()
-    amount = fields.Raw(metadata={"description": "Grants and releases positive, charges and holds negative"})
-    balance_after = fields.Raw()
+    amount = CreditNumber(
+        metadata={"description": "Grants and releases positive, charges and holds negative"}
+    )
+    balance_after = CreditNumber()
     action = fields.String()
     person_id = fields.String(allow_none=True)
     user_id = fields.String(allow_none=True)

@@ -6,29 +6,25 @@ from marshmallow import Schema, fields, validate
 
 from backend.domain.rules import ESTIMABLE_ACTIONS
 from schemas.admin import LedgerEntrySchema
-from schemas.common import CreditType, Cursor, PersonRef
+from schemas.common import CreditNumber, CreditNumbers, CreditType, PageQuery, PersonRef, page_schema
 
 
 class TrackingSummary(Schema):
-    total = fields.Raw()
-    in_use = fields.Raw()
-    free = fields.Raw()
+    total = CreditNumber(required=True)
+    in_use = CreditNumber(required=True)
+    free = CreditNumber(required=True)
 
 
 class CreditsSummary(Schema):
-    balance = fields.Dict(keys=fields.String(), values=fields.Raw())
-    tracking = fields.Nested(TrackingSummary)
+    balance = fields.Nested(CreditNumbers, required=True)
+    tracking = fields.Nested(TrackingSummary, required=True)
 
 
-class LedgerQuery(Schema):
+class LedgerQuery(PageQuery):
     credit_type = CreditType()
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-    cursor = Cursor()
 
 
-class LedgerPage(Schema):
-    entries = fields.List(fields.Nested(LedgerEntrySchema))
-    next_cursor = fields.String(allow_none=True)
+LedgerPage = page_schema("LedgerPage", "entries", LedgerEntrySchema, "newest first (by id)")
 
 
 class EstimateRequest(Schema):
@@ -47,5 +43,5 @@ class EstimateRequest(Schema):
 
 
 class EstimateResponse(Schema):
-    max = fields.Dict(keys=fields.String(), values=fields.Raw())
-    already_unlocked = fields.Integer()
+    max = fields.Nested(CreditNumbers, required=True)
+    already_unlocked = fields.Integer(required=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from backend.api.common import actor, read
+from backend.api.common import actor, page, read
 from backend.api.limits import bulk
 from backend.services import credits
 from schemas import credits as s
@@ -23,12 +23,8 @@ def summary():
 @blp.arguments(s.LedgerQuery(), location="query")
 @blp.response(200, s.LedgerPage)
 def ledger(query):
-    """The account's ledger, newest first, paginated by cursor"""
-    return read(
-        lambda uow: credits.ledger(
-            uow, actor(), query.get("credit_type"), query["limit"], query.get("cursor")
-        )
-    )
+    """The account's ledger, newest first"""
+    return read(lambda uow: credits.ledger(uow, actor(), query.get("credit_type"), page(query)))
 
 
 @blp.route("/estimates", methods=["POST"])

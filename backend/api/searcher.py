@@ -5,11 +5,12 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
-from backend.api.common import actor, read, run, store
+from backend.api.common import actor, page, read, run, store
 from backend.api.limits import bulk
 from backend.services import searcher
 from backend.services.people import PersonRef
 from schemas import searcher as s
+from schemas.common import PageQuery
 from schemas.extension import RevealRequest, RevealResponse
 
 blp = Blueprint(
@@ -59,10 +60,11 @@ def create_saved_search(body):
 
 
 @blp.route("/saved-searches", methods=["GET"])
+@blp.arguments(PageQuery(), location="query")
 @blp.response(200, s.SavedSearchesResponse)
-def all_saved_searches():
-    """The account's saved searches"""
-    return {"saved_searches": read(lambda uow: searcher.all_saved_searches(uow, actor()))}
+def all_saved_searches(query):
+    """The account's saved searches, oldest first"""
+    return read(lambda uow: searcher.all_saved_searches(uow, actor(), page(query)))
 
 
 @blp.route("/saved-searches/<saved_search_id>/people", methods=["POST"])

@@ -123,6 +123,7 @@ class LeadList(SQLModel, table=True):
 
 class ListLead(SQLModel, table=True):
     __tablename__ = "list_leads"
+    __table_args__ = (Index("ix_list_leads_list_created", "list_id", "created_at", "person_id"),)  # pages
     list_id: str = Field(foreign_key="lists.id", primary_key=True, max_length=36)
     person_id: str = Field(foreign_key="people.id", primary_key=True, max_length=36)
     added_by: str | None = Field(default=None, max_length=36)
@@ -197,7 +198,10 @@ class CrmDelivery(SQLModel, table=True):
     """Transactional outbox: written with the charge; the worker sends it."""
 
     __tablename__ = "crm_deliveries"
-    __table_args__ = (Index("ix_delivery_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_delivery_due", "status", "next_attempt_at"),
+        Index("ix_deliveries_account_created", "account_id", "created_at", "id"),  # pages
+    )
     id: str = Field(primary_key=True, max_length=36)
     account_id: str = Field(foreign_key="accounts.id", index=True, max_length=36)
     connection_id: str = Field(foreign_key="crm_connections.id", max_length=36)
@@ -250,6 +254,7 @@ class TrackedPerson(SQLModel, table=True):
     """R20: a person under contact tracking holds one tracking credit while `active`."""
 
     __tablename__ = "tracked_people"
+    __table_args__ = (Index("ix_tracked_account_since", "account_id", "since", "person_id"),)  # pages
     account_id: str = Field(foreign_key="accounts.id", primary_key=True, max_length=36)
     person_id: str = Field(foreign_key="people.id", primary_key=True, max_length=36)
     active: bool = True

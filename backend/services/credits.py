@@ -13,10 +13,12 @@ from backend.persistence.tables import LedgerEntry, ListLead
 from backend.persistence.unit_of_work import UnitOfWork
 from backend.services import charge_guard, lists, people
 from backend.services.charge_guard import Actor
+from backend.services.pages import FIRST, Order, PageRequest, keyset
 
 LEDGER = LedgerEntry.__table__
 BALANCES = charge_guard.BALANCES
 TRACKING_ACTIONS = ("tracking_hold", "tracking_release")
+LEDGER_ORDER = Order("ledger", LEDGER.c.id, descending=True)
 
 
 def summary(uow: UnitOfWork, actor: Actor) -> dict:
@@ -40,19 +42,13 @@ def summary(uow: UnitOfWork, actor: Actor) -> dict:
     }
 
 
-def ledger(uow: UnitOfWork, actor: Actor, credit_type: str | None, limit: int, cursor: int | None) -> dict:
-    """Newest first; `next_cursor` is the id to continue below."""
+def ledger(uow: UnitOfWork, actor: Actor, credit_type: str | None, page: PageRequest = FIRST) -> dict:
+    """Newest first, by id. An account's entries are written while its balance rows are locked
+    (charge_guard), so its ids grow in commit order: paging down misses none that existed."""
     stmt = select(LEDGER).where(LEDGER.c.account_id == actor.account_id)
     if credit_type:
         stmt = stmt.where(LEDGER.c.credit_type == credit_type)
-    if cursor:
-        stmt = stmt.where(LEDGER.c.id < cursor)
-    rows = uow.execute(stmt.order_by(LEDGER.c.id.desc()).limit(limit + 1)).all()
-    page = rows[:limit]
-    return {
-        "entries": [entry_json(r) for r in page],
-        "next_cursor": str(page[-1].id) if len(rows) > limit else None,
-    }
+    return keyset(uow, stmt, LEDGER_ORDER, (actor.account_id, credit_type), page).json("entries", entry_json)
 
 
 def entry_json(r) -> dict:

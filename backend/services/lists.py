@@ -12,17 +12,19 @@ from backend.persistence.tables import LeadList, ListLead, Person, Unlock, utcno
 from backend.persistence.unit_of_work import UnitOfWork
 from backend.services import charge_guard, owned
 from backend.services.charge_guard import Actor
+from backend.services.pages import FIRST, Order, PageRequest, keyset
 from backend.services.unlocking import Held
 
 LEADS = ListLead.__table__
+LEAD_ORDER = Order("list_leads", ListLead.created_at, ListLead.person_id)  # added first, first
 
 
 def create(uow: UnitOfWork, actor: Actor, name: str) -> dict:
     return list_json(owned.add(uow, LeadList(id=str(uuid.uuid4()), account_id=actor.account_id, name=name)))
 
 
-def all_lists(uow: UnitOfWork, actor: Actor) -> list[dict]:
-    return [list_json(r) for r in owned.all_of(uow, actor, LeadList)]
+def all_lists(uow: UnitOfWork, actor: Actor, page: PageRequest = FIRST) -> dict:
+    return owned.page_of(uow, actor, LeadList, page).json("lists", list_json)
 
 
 def get(uow: UnitOfWork, actor: Actor, list_id: str) -> LeadList:
@@ -68,17 +70,20 @@ def add_many(uow: UnitOfWork, actor: Actor, list_id: str, person_ids: list[str])
     insert_many(uow, LEADS, rows, ignore_conflicts=True)
 
 
-def leads(uow: UnitOfWork, actor: Actor, list_id: str) -> list[dict]:
-    """A list's leads, with the contact data the account holds of each."""
+def leads(uow: UnitOfWork, actor: Actor, list_id: str, page: PageRequest = FIRST) -> dict:
+    """A list's leads, a page at a time in the order they were added, with the contact data the
+    account holds of each."""
     get(uow, actor, list_id)
-    rows = uow.session.execute(
-        select(Person, ListLead.created_at)
-        .join(ListLead, ListLead.person_id == Person.id)
-        .where(ListLead.list_id == list_id)
-        .order_by(ListLead.created_at, Person.id)
-    ).all()
-    values = _held_values(uow, actor, [p.id for p, _ in rows])
-    return [lead_json(p, at, values.get((p.id, "email")), values.get((p.id, "phone"))) for p, at in rows]
+    stmt = select(Person, ListLead.created_at).join(ListLead, ListLead.person_id == Person.id)
+    found = keyset(
+        uow, stmt.where(ListLead.list_id == list_id), LEAD_ORDER, (actor.account_id, list_id), page
+    )
+    values = _held_values(uow, actor, [row[0].id for row in found.rows])
+    return found.json("leads", lambda row: lead_json(row[0], row[1], *_contact(values, row[0].id)))
+
+
+def _contact(values: dict, person_id: str) -> tuple:
+    return values.get((person_id, "email")), values.get((person_id, "phone"))
 
 
 def _held_values(uow: UnitOfWork, actor: Actor, person_ids: list[str]) -> dict:

@@ -13,6 +13,7 @@ from backend.persistence.tables import Enrollment, Sequence, utcnow
 from backend.persistence.unit_of_work import UnitOfWork
 from backend.services import charge_guard, owned
 from backend.services.charge_guard import Actor
+from backend.services.pages import FIRST, PageRequest
 from backend.services.unlocking import Held
 
 ENROLLMENTS = Enrollment.__table__
@@ -24,8 +25,8 @@ def create(uow: UnitOfWork, actor: Actor, name: str) -> dict:
     )
 
 
-def all_sequences(uow: UnitOfWork, actor: Actor) -> list[dict]:
-    return [sequence_json(r) for r in owned.all_of(uow, actor, Sequence)]
+def all_sequences(uow: UnitOfWork, actor: Actor, page: PageRequest = FIRST) -> dict:
+    return owned.page_of(uow, actor, Sequence, page).json("sequences", sequence_json)
 
 
 def get(uow: UnitOfWork, actor: Actor, sequence_id: str) -> Sequence:

@@ -26,6 +26,7 @@ from backend.persistence.tables import (
 )
 from backend.persistence.unit_of_work import UnitOfWork
 from backend.services import accounts, charge_guard, credits, extension, jobs, lists, tracking, uploads
+from backend.services.pages import PageRequest
 from backend.services.people import PersonRef
 from tests.conftest import make_store
 from tests.invariants import assert_ledger_invariants
@@ -491,11 +492,13 @@ def test_ledger_pages_read_while_a_charge_of_another_credit_type_commits_lose_no
     def pages():
         seen, cursor = [], None
         while True:
-            page = store.run(lambda uow: credits.ledger(uow, actor, None, 2, cursor), write=False)
+            page = store.run(
+                lambda uow: credits.ledger(uow, actor, None, PageRequest(2, cursor)), write=False
+            )
             seen += [int(e["id"]) for e in page["entries"]]
             if not page["next_cursor"]:
                 return seen
-            cursor = int(page["next_cursor"])
+            cursor = page["next_cursor"]
 
     first = pages()
     page_read.set()
@@ -504,7 +507,7 @@ def test_ledger_pages_read_while_a_charge_of_another_credit_type_commits_lose_no
     top = max(first)
     again = [i for i in pages() if i > top]
     every = store.run(
-        lambda uow: [int(e["id"]) for e in credits.ledger(uow, actor, None, 500, None)["entries"]]
+        lambda uow: [int(e["id"]) for e in credits.ledger(uow, actor, None, PageRequest(500))["entries"]]
     )
     assert sorted(first + again) == sorted(every)
 
