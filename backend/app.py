@@ -134,6 +134,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         load_provider(settings.contact_provider, settings.database_url),
         email_validator(settings),
         keyring=keyring,
+        suppressor=server_secrets.suppressor(settings),
     )
     app.extensions["store"] = store
     app.extensions["queue"] = JobQueue(store, settings)

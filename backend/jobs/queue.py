@@ -8,14 +8,15 @@ import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
-from huey import RedisHuey, SqliteHuey
+from huey import RedisHuey, SqliteHuey, crontab
 from sqlalchemy.engine import make_url
 
 from backend.config import ROOT, Settings
 from backend.persistence.unit_of_work import Store
-from backend.services import jobs
+from backend.services import jobs, retention
 
 log = logging.getLogger(__name__)
+RETENTION_EVERY_MINUTES = 15  # the worker's periodic retention task (services/retention.py)
 
 
 def queue_file(settings: Settings) -> str:
@@ -44,6 +45,11 @@ class JobQueue:
             from backend.jobs.runner import run_job as run
 
             run(self.store, self.settings, job_id)
+
+        @self.huey.periodic_task(crontab(minute=f"*/{RETENTION_EVERY_MINUTES}"), name="retention")
+        def purge_expired() -> None:
+            removed = retention.purge(self.store, self.settings, datetime.now(UTC))
+            log.info("retention removed %s", removed)
 
         self._run_job = run_job
 
