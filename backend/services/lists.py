@@ -46,21 +46,28 @@ def delete_list(uow: UnitOfWork, actor: Actor, list_id: str) -> None:
     refunded, nothing charged again, R3). 409 `list_in_use` while a queued or running job writes into
     it (a post export to the list, an upload with its list_id), checked under the list's lock."""
     lock(uow, actor, list_id)
-    writing = uow.execute(
+    writing = writing_job(uow, actor, list_id)
+    if writing is not None:
+        raise ListInUse(
+            "a job is still writing into this list; delete it once the job has finished", job_id=writing
+        )
+    uow.execute(delete(LEADS).where(LEADS.c.list_id == list_id))
+    uow.execute(delete(LISTS).where(LISTS.c.id == list_id))
+
+
+def writing_job(uow: UnitOfWork, actor: Actor, list_id: str) -> str | None:
+    """A queued or running job that writes into the list: a post export to it, an upload with its
+    list_id (a list export only reads the leads it snapshotted when queued)."""
+    return uow.execute(
         select(JOBS.c.id)
         .where(
             JOBS.c.account_id == actor.account_id,
             JOBS.c.status.in_(("queued", "running")),
+            JOBS.c.kind.in_(("post_export", "upload")),
             JOBS.c.params["list_id"].as_string() == list_id,
         )
         .limit(1)
-    ).first()
-    if writing is not None:
-        raise ListInUse(
-            "a job is still writing into this list; delete it once the job has finished", job_id=writing.id
-        )
-    uow.execute(delete(LEADS).where(LEADS.c.list_id == list_id))
-    uow.execute(delete(LISTS).where(LISTS.c.id == list_id))
+    ).scalar()
 
 
 def remove_lead(uow: UnitOfWork, actor: Actor, list_id: str, person_id: str) -> None:
