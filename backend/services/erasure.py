@@ -49,26 +49,30 @@ PEOPLE, DIRECTORY, UNLOCKS = Person.__table__, DirectoryEntry.__table__, Unlock.
 ENROLLMENTS, ERASURES, SUPPRESSIONS = Enrollment.__table__, Erasure.__table__, Suppression.__table__
 DELIVERIES, TRACKED = CrmDelivery.__table__, TrackedPerson.__table__
 BY_PERSON = (ListLead.__table__, SavedSearchPerson.__table__, Notification.__table__, ENROLLMENTS)
-OPEN_DELIVERIES = ("pending", "failed")  # not yet sent: an erasure cancels them
+# not sent, or retryable by hand (a retry of a payload emptied would send nothing): cancelled
+OPEN_DELIVERIES = ("pending", "failed", "dead")
 CHUNK = 500
 CURSOR_OF = "erasures:"  # a cursor of another listing decodes to no erasure
 
 
 def erase(uow: UnitOfWork, linkedin_url: str | None, email: str | None) -> dict:
+    """Erase everyone the values name. Values all suppressed before: `already_erased`, no new record;
+    the sweep still runs over the people erased then, and finds nothing unless a request that was
+    charging them while the first erasure committed wrote after it (then this call removes that)."""
     url = canonical_linkedin_url(linkedin_url) if linkedin_url else None
     email = email_key(email) if email else None
     given = _hashes(uow, [url] if url else [], [email] if email else [])
     earlier = _erasures_of(uow, given)
-    if len(earlier) == len(given):  # every value given is suppressed already: nothing can be back
-        return _answer(sorted({p for ids in earlier.values() for p in ids}), already_erased=True)
-    person_ids = _people(uow, url, email)
+    already = len(earlier) == len(given)
+    person_ids = sorted(set(_people(uow, url, email)).union(*earlier.values()))
     urls, emails = _identifiers(uow, person_ids, url, email)
-    erasure_id = str(uuid.uuid4())
-    now = utcnow()
-    uow.execute(ERASURES.insert().values(id=erasure_id, person_ids=person_ids, created_at=now))
-    suppressed = _suppress(uow, erasure_id, _hashes(uow, urls, emails), now)
+    now, suppressed = utcnow(), 0
+    if not already:
+        erasure_id = str(uuid.uuid4())
+        uow.execute(ERASURES.insert().values(id=erasure_id, person_ids=person_ids, created_at=now))
+        suppressed = _suppress(uow, erasure_id, _hashes(uow, urls, emails), now)
     counts = _sweep(uow, person_ids, urls, emails, now)
-    return _answer(person_ids, suppressed=suppressed, **counts)
+    return _answer(person_ids, already_erased=already, suppressed=suppressed, **counts)
 
 
 def _answer(person_ids, *, already_erased=False, suppressed=0, unlocks=0, leads=0, cancelled=0) -> dict:
@@ -213,7 +217,12 @@ def _sweep(uow: UnitOfWork, person_ids: list[str], urls: list[str], emails: list
         uow.execute(
             update(PEOPLE)
             .where(PEOPLE.c.id.in_(ids))
-            .values(linkedin_url=None, email_key=None, full_name=None, erased_at=now)
+            .values(
+                linkedin_url=None,
+                email_key=None,
+                full_name=None,
+                erased_at=func.coalesce(PEOPLE.c.erased_at, now),
+            )
         )
     if urls:
         uow.execute(delete(DIRECTORY).where(DIRECTORY.c.linkedin_url.in_(urls)))
@@ -236,7 +245,8 @@ def _stop_tracking(uow: UnitOfWork, ids: list[str]) -> None:
 
 
 def _scrub_deliveries(uow: UnitOfWork, ids: list[str], now) -> int:
-    """Not yet sent: cancelled, never sent. Sent or given up: the stored payload is emptied."""
+    """Not sent (pending, or failed and retryable by hand): cancelled, never sent. Every stored payload
+    is emptied."""
     cancelled = uow.execute(
         update(DELIVERIES)
         .where(DELIVERIES.c.person_id.in_(ids), DELIVERIES.c.status.in_(OPEN_DELIVERIES))

@@ -52,6 +52,7 @@ def three(api, app):
     r = b.post("/v1/extension/crm-exports", {"linkedin_url": URL, "connection_id": hook.json["id"]})
     assert r.status_code == 202 and r.json["delivery"]["status"] == "pending"
     b.delivery_id = r.json["delivery"]["id"]
+    b.connection_id = hook.json["id"]
     r = b.post(
         "/v1/extension/reveal", {"linkedin_url": URL, "fields": ["email"]}, **{"Idempotency-Key": "k1"}
     )
@@ -106,7 +107,7 @@ def test_r27_erasure_removes_the_person_everywhere_and_keeps_the_ledger(api, app
 def test_r27_nothing_brings_an_erased_person_back_or_charges_for_them(api, app, three):
     a, b, c = three
     api.admin.post("/v1/admin/erasures", {"email": EMAIL.upper()})
-    before = a.balance()
+    before, b_before = a.balance(), b.balance()
     person = {"linkedin_url": URL, "full_name": "Person 0", "title": "T", "company": "Co", "email": EMAIL}
     r = api.admin.post("/v1/admin/directory", {"people": [person, {**person, "linkedin_url": URL + "-x"}]})
     assert r.json == {"created": 0, "updated": 0}  # the URL, and the email under another URL
@@ -119,10 +120,18 @@ def test_r27_nothing_brings_an_erased_person_back_or_charges_for_them(api, app, 
     ]:
         refused = a.post(path, body)
         assert refused.status_code == 404 and refused.json["code"] == "not_found", path
+    refused = b.post("/v1/extension/crm-exports", {"linkedin_url": URL, "connection_id": b.connection_id})
+    assert (
+        refused.status_code == 404
+        and b.get("/v1/crm/deliveries").json["deliveries"][0]["status"] == "cancelled"
+    )
+    assert a.post("/v1/tracking", {"people": [{"linkedin_url": URL}]}).json["tracked"] == 0
     seq = a.post("/v1/sequences", {"name": "s"}).json["id"]
     other = "https://www.linkedin.com/in/person-1"
     r = a.post(f"/v1/extension/sequences/{seq}/enrollments", {"linkedin_url": other, "email": EMAIL})
     assert r.status_code == 404  # an erased email is never stored again, whoever it is given for
+    r = a.post(f"/v1/sequences/{seq}/enrollments", {"people": [{"linkedin_url": URL}]})
+    assert r.status_code == 201 and URL not in str(r.json)
     body = {
         "post_url": "https://www.linkedin.com/posts/x-1",
         "engagers": [{"linkedin_url": URL, "full_name": "Person 0", "engagement": "like"}],
@@ -130,7 +139,7 @@ def test_r27_nothing_brings_an_erased_person_back_or_charges_for_them(api, app, 
     }
     job = a.post("/v1/extension/post-exports", body).json["job"]
     assert job["progress"]["total"] == 0
-    assert a.balance() == before
+    assert a.balance() == before and b.balance()["email"] == b_before["email"]
     stored = every_stored_text(app.extensions["store"])
     assert "person-0" not in stored.replace("person-0-", "") and EMAIL not in stored
 
