@@ -18,7 +18,7 @@ import json
 import uuid
 from collections import defaultdict
 
-from sqlalchemy import Text, cast, delete, func, or_, select, update
+from sqlalchemy import String, Text, cast, delete, func, or_, select, update
 
 from backend.domain.credits import UnlockKind
 from backend.domain.errors import InvalidInput
@@ -259,9 +259,10 @@ def _scrub_deliveries(uow: UnitOfWork, ids: list[str], now) -> int:
 def _remove_mentions(uow: UnitOfWork, values: list[str]) -> None:
     """Rows whose stored JSON names the person (their id, a URL, an email): upload rows, job items (the
     per-lead results every CSV is written from) and idempotency records' stored answers. These hold
-    free-form JSON, so the search is a text match: a full scan, bounded by retention
-    (services/retention.py), and only an erasure pays it."""
-    needles = sorted({n for v in values for n in (v, json.dumps(v)[1:-1])})
+    free-form JSON, so the search is a text match — a whole JSON string, case folded, so `a@b.co` never
+    matches `xa@b.co` — over a full scan, bounded by retention (services/retention.py), and only an
+    erasure pays it."""
+    needles = sorted({n for v in values for n in (f'"{v.lower()}"', json.dumps(v.lower()))})
     if not needles:
         return
     items, rows, keys = JobItem.__table__, UploadRow.__table__, IdempotencyKey.__table__
@@ -270,7 +271,7 @@ def _remove_mentions(uow: UnitOfWork, values: list[str]) -> None:
         (items, [items.c.payload, items.c.outcome]),
         (keys, [keys.c.body]),
     ):
-        text = [cast(c, Text) if c.type.__class__ is not Text else c for c in columns]
+        text = [func.lower(c if isinstance(c.type, String) else cast(c, Text)) for c in columns]
         for chunk in _chunks(needles, 50):
             match = or_(*(t.contains(n, autoescape=True) for t in text for n in chunk))
             uow.execute(delete(table).where(match))

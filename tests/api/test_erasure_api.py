@@ -197,3 +197,25 @@ def test_r27_an_upload_waiting_for_confirmation_loses_the_erased_rows(api, app):
     done = finish_job(app, user, job["id"])
     assert "person-0" not in user.get(f"/v1/jobs/{job['id']}/download").get_data(as_text=True)
     assert done["credits"]["charged"]["email"] == 0.5  # person 1's enrichment only
+
+
+def test_r27_only_records_naming_the_person_go_not_ones_naming_a_longer_address(api):
+    api.directory(1)
+    other = {"linkedin_url": "linkedin.com/in/other", "full_name": "O", "title": None, "company": None}
+    api.admin.post("/v1/admin/directory", {"people": [{**other, "email": "x" + EMAIL}]})
+    user = api.account()
+    body = {"linkedin_url": "linkedin.com/in/other", "fields": ["email"]}
+    assert (
+        user.post("/v1/extension/reveal", body, **{"Idempotency-Key": "kept"}).json["person"]["email"]
+        == "x" + EMAIL
+    )
+    user.post(
+        "/v1/extension/reveal", {"linkedin_url": URL, "fields": ["email"]}, **{"Idempotency-Key": "gone"}
+    )
+    api.admin.post("/v1/admin/erasures", {"email": EMAIL})
+    kept = user.post("/v1/extension/reveal", body, **{"Idempotency-Key": "kept"})
+    assert kept.headers.get("Idempotent-Replayed") == "true" and kept.json["person"]["email"] == "x" + EMAIL
+    gone = user.post(
+        "/v1/extension/reveal", {"linkedin_url": URL, "fields": ["email"]}, **{"Idempotency-Key": "gone"}
+    )
+    assert gone.status_code == 404 and "Idempotent-Replayed" not in gone.headers
