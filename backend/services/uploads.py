@@ -209,6 +209,10 @@ def confirm(uow: UnitOfWork, actor: Actor, upload_id: str) -> dict:
         "max": maximum(upload),
     }
     job = jobs.create(uow, actor, KIND, params, [])
+    # the rows still there: an erasure (R27) may have removed some since the upload
+    total = uow.execute(
+        select(func.count()).select_from(ROWS).where(ROWS.c.upload_id == upload.id)
+    ).scalar_one()
     uow.execute(
         insert(ITEMS).from_select(
             ["job_id", "seq", "payload", "done"],
@@ -217,11 +221,11 @@ def confirm(uow: UnitOfWork, actor: Actor, upload_id: str) -> dict:
             ),
         )
     )
-    uow.execute(update(jobs.JOBS).where(jobs.JOBS.c.id == job["id"]).values(progress_total=upload.rows))
+    uow.execute(update(jobs.JOBS).where(jobs.JOBS.c.id == job["id"]).values(progress_total=total))
     uow.execute(delete(ROWS).where(ROWS.c.upload_id == upload.id))
     uow.execute(update(UPLOADS).where(UPLOADS.c.id == upload.id).values(status="confirmed", job_id=job["id"]))
     begin(uow, jobs.row(uow, job["id"]))
-    return {**job, "progress": {"done": 0, "total": upload.rows}}
+    return {**job, "progress": {"done": 0, "total": total}}
 
 
 def cancel(uow: UnitOfWork, actor: Actor, upload_id: str) -> dict:

@@ -194,9 +194,11 @@ def test_r27_an_upload_waiting_for_confirmation_loses_the_erased_rows(api, app):
     assert up.json["rows"] == 2
     api.admin.post("/v1/admin/erasures", {"linkedin_url": URL})
     job = user.post(f"/v1/uploads/{up.json['id']}/confirm").json["job"]
+    assert job["progress"]["total"] == 1
     done = finish_job(app, user, job["id"])
     assert "person-0" not in user.get(f"/v1/jobs/{job['id']}/download").get_data(as_text=True)
     assert done["credits"]["charged"]["email"] == 0.5  # person 1's enrichment only
+    assert done["progress"] == {"done": 1, "total": 1}
 
 
 def test_r27_only_records_naming_the_person_go_not_ones_naming_a_longer_address(api):
