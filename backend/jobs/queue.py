@@ -51,7 +51,7 @@ class JobQueue:
             removed = retention.purge(self.store, self.settings, datetime.now(UTC))
             log.info("retention removed %s", removed)
 
-        self._run_job = run_job
+        self._run_job, self.purge_expired = run_job, purge_expired
 
     def enqueue(self, job_id: str) -> None:
         """Call after the job's row is committed. A queue that cannot take the task (Redis down) does

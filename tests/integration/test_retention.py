@@ -65,3 +65,19 @@ def test_retention_removes_what_is_past_its_age_and_keeps_the_rest(store, world,
     }
     later = retention.purge(store, Settings(job_result_retention_days=30), NOW + timedelta(days=2))
     assert later == {"idempotency_records": 1, "job_items": 3}
+
+
+def test_the_worker_runs_retention_as_a_periodic_task(app):
+    queue = app.extensions["queue"]
+    assert "retention" in [t.name for t in queue.huey._registry.periodic_tasks]
+    store = app.extensions["store"]
+    old = {
+        "account_id": "operator",
+        "key": "k",
+        "request_hash": "h",
+        "state": "done",
+        "created_at": NOW - timedelta(days=2),
+    }
+    store.run(lambda uow: uow.execute(insert(KEYS).values(**old)))
+    queue.purge_expired.call_local()
+    assert store.run(lambda uow: uow.execute(select(KEYS.c.key)).scalars().all()) == []
