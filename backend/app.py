@@ -138,6 +138,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         load_provider(settings.contact_provider, settings.database_url),
         email_validator(settings),
         keyring=keyring,
+        suppressor=server_secrets.suppressor(settings),
     )
     store.on_charges = metrics.charges_committed
     app.extensions["store"] = store

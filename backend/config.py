@@ -97,6 +97,10 @@ class Settings:
     # api.md "Secrets at rest": Fernet keys, the first seals, all open (backend/server_secrets.py);
     # unset and embedded, a key is made once under var_dir
     secret_keys: tuple[str, ...] = ()
+    # R27: the key of the erasure suppression hashes (backend/server_secrets.py); never rotated
+    suppression_key: tuple[str, ...] = ()
+    # retention (backend/services/retention.py): finished jobs' per-lead results are removed after this
+    job_result_retention_days: float = 30.0
     var_dir: str = str(ROOT / "var")
     # api.md "OAuth 2 connect": where the server is reached (callback: <PUBLIC_URL>/v1/crm/oauth/callback)
     # and the operator's app per vendor; <KIND>_OAUTH_BASE_URL replaces the vendor's real hosts
@@ -143,6 +147,10 @@ class Settings:
             email_validator_key=env.get("EMAIL_VALIDATOR_KEY") or None,
             crm_allow_private_networks=_flag(env.get("CRM_ALLOW_PRIVATE_NETWORKS")),
             secret_keys=comma_separated(env.get("SECRET_KEYS")),
+            suppression_key=comma_separated(env.get("SUPPRESSION_KEY")),
+            job_result_retention_days=_number(
+                env, "JOB_RESULT_RETENTION_DAYS", float, defaults.job_result_retention_days
+            ),
             public_url=_base_url(env, "PUBLIC_URL"),
             **{
                 f"{kind}_{key}": (_base_url if key == "oauth_base_url" else _text)(

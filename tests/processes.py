@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import ADMIN, ORIGIN, SECRET_KEYS
+from tests.conftest import ADMIN, ORIGIN, SECRET_KEYS, SUPPRESSION_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,6 +22,7 @@ def env_for(db_url: str, **extra) -> dict:
         CORS_ORIGINS=ORIGIN,
         CRM_ALLOW_PRIVATE_NETWORKS="true",
         SECRET_KEYS=",".join(SECRET_KEYS),
+        SUPPRESSION_KEY=SUPPRESSION_KEY,
         **{k: str(v) for k, v in extra.items()},
     )
     return env

@@ -50,3 +50,25 @@ def create_sequence(body):
 def all_sequences(query):
     """The account's sequences, oldest first"""
     return read(lambda uow: sequences.all_sequences(uow, actor(), page(query)))
+
+
+@blp.route("/lists/<list_id>", methods=["DELETE"])
+@blp.response(204)
+@blp.alt_response(409, description="`list_in_use`: a queued or running job writes into the list")
+def delete_list(list_id):
+    """Delete a List and its leads; unlocks stay (nothing refunded, nothing charged again)"""
+    run(lambda uow: lists.delete_list(uow, actor(), list_id))
+
+
+@blp.route("/lists/<list_id>/leads/<person_id>", methods=["DELETE"])
+@blp.response(204)
+def remove_lead(list_id, person_id):
+    """Remove a lead from a List; unlocks stay. A second time: 404"""
+    run(lambda uow: lists.remove_lead(uow, actor(), list_id, person_id))
+
+
+@blp.route("/sequences/<sequence_id>/enrollments/<person_id>", methods=["DELETE"])
+@blp.response(204)
+def remove_enrollment(sequence_id, person_id):
+    """Take a person out of a sequence; unlocks stay. A second time: 404"""
+    run(lambda uow: sequences.remove_enrollment(uow, actor(), sequence_id, person_id))

@@ -85,3 +85,10 @@ def enroll(body, sequence_id):
     """Put people into a sequence (R9: 1 email credit each unless held; no email found: free, not enrolled)"""
     refs = _refs(body)
     return run(lambda uow: searcher.enroll_many(uow, actor(), sequence_id, refs))
+
+
+@blp.route("/saved-searches/<saved_search_id>", methods=["DELETE"])
+@blp.response(204)
+def delete_saved_search(saved_search_id):
+    """Delete a saved search and the people put into it. A second time: 404"""
+    run(lambda uow: searcher.delete_saved_search(uow, actor(), saved_search_id))

@@ -82,6 +82,9 @@ class Person(SQLModel, table=True):
     email_key: str | None = Field(default=None, unique=True, max_length=320)
     full_name: str | None = Field(default=None, max_length=300)
     created_at: datetime = Field(default_factory=utcnow)
+    # R27: set when the person was erased; the row stays (ledger entries and unlocks name its id) with
+    # its URL, email key and name cleared, and no lookup finds it again
+    erased_at: datetime | None = None
 
 
 class DirectoryEntry(SQLModel, table=True):
@@ -354,3 +357,22 @@ class UploadRow(SQLModel, table=True):
     upload_id: str = Field(foreign_key="uploads.id", primary_key=True, max_length=36)
     seq: int = Field(primary_key=True)
     payload: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Erasure(SQLModel, table=True):
+    """R27: one operator erasure: when, and the opaque ids of the people it erased (never the values)."""
+
+    __tablename__ = "erasures"
+    id: str = Field(primary_key=True, max_length=36)
+    person_ids: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class Suppression(SQLModel, table=True):
+    """R27: a keyed hash (HMAC-SHA256 under SUPPRESSION_KEY) of an erased person's canonical LinkedIn
+    URL or of one of their emails; whatever would create or look up such a person finds nothing."""
+
+    __tablename__ = "suppressions"
+    value_hash: str = Field(primary_key=True, max_length=64)
+    erasure_id: str = Field(foreign_key="erasures.id", max_length=36)
+    created_at: datetime = Field(default_factory=utcnow)

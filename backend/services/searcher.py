@@ -6,9 +6,10 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, delete, func, or_, select
 
 from backend.domain.credits import CreditType, UnlockKind
+from backend.domain.errors import NotFound
 from backend.domain.reasons import Reason, ReasonCode
 from backend.persistence.statements import insert_ignoring_conflicts
 from backend.persistence.tables import DirectoryEntry, SavedSearch, SavedSearchPerson, utcnow
@@ -75,6 +76,16 @@ def create_saved_search(uow: UnitOfWork, actor: Actor, name: str, query: dict) -
 
 def all_saved_searches(uow: UnitOfWork, actor: Actor, page: PageRequest = FIRST) -> dict:
     return owned.page_of(uow, actor, SavedSearch, page).json("saved_searches", _saved_search_json)
+
+
+def delete_saved_search(uow: UnitOfWork, actor: Actor, saved_search_id: str) -> None:
+    """The saved search and the people put into it go (R8: nothing was charged, nothing is refunded).
+    The conditional DELETE decides: a second delete, even a concurrent one, is a 404."""
+    owned.get(uow, actor, SavedSearch, saved_search_id, "saved search")
+    uow.execute(delete(SAVED_PEOPLE).where(SAVED_PEOPLE.c.saved_search_id == saved_search_id))
+    saved = SavedSearch.__table__
+    if not uow.execute(delete(saved).where(saved.c.id == saved_search_id)).rowcount:
+        raise NotFound(f"no saved search {saved_search_id!r}")
 
 
 def add_people(uow: UnitOfWork, actor: Actor, saved_search_id: str, refs: list[PersonRef]) -> dict:

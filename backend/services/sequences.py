@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from backend.domain.credits import UnlockKind
+from backend.domain.errors import NotFound
 from backend.domain.reasons import Reason, ReasonCode
 from backend.persistence.statements import insert_one_if_absent
 from backend.persistence.tables import Enrollment, Sequence, utcnow
@@ -31,6 +32,19 @@ def all_sequences(uow: UnitOfWork, actor: Actor, page: PageRequest = FIRST) -> d
 
 def get(uow: UnitOfWork, actor: Actor, sequence_id: str) -> Sequence:
     return owned.get(uow, actor, Sequence, sequence_id, "sequence")
+
+
+def remove_enrollment(uow: UnitOfWork, actor: Actor, sequence_id: str, person_id: str) -> None:
+    """The person leaves the sequence (and its stored email with them); the unlocks stay (R3). Not
+    enrolled (removed already): 404."""
+    get(uow, actor, sequence_id)
+    removed = uow.execute(
+        delete(ENROLLMENTS).where(
+            ENROLLMENTS.c.sequence_id == sequence_id, ENROLLMENTS.c.person_id == person_id
+        )
+    ).rowcount
+    if not removed:
+        raise NotFound(f"no enrollment of {person_id!r} in this sequence")
 
 
 def enroll(uow: UnitOfWork, actor: Actor, sequence: Sequence, held: Held, source: str) -> tuple[bool, dict]:

@@ -199,7 +199,7 @@ def test_cors_preflight_answers_before_auth_with_exact_origin(api):
     assert "Origin" in r.headers.get("Vary", "")
 
 
-@pytest.mark.parametrize("path", ["/v1/no-such-route", "/v1/lists/x/leads/extra", "/nowhere"])
+@pytest.mark.parametrize("path", ["/v1/no-such-route", "/v1/lists/x/leads/y/extra", "/nowhere"])
 def test_cors_preflight_on_an_unknown_route_is_2xx_so_the_404_itself_can_be_read(api, path):
     """A preflight answered 404 fails in the browser ("Failed to fetch"); answered 2xx, the extension
     then reads the real request's 404 problem."""
