@@ -5,16 +5,18 @@ Periods: SQLite has no time zones, so the zone's period boundaries are worked ou
 (backend/domain/usage.py) and the ledger is joined, in SQL, against that small list (a VALUES
 table of at most 401 rows): each period reads its own slice of `ix_ledger_account_created`, and
 the same statement runs on both engines (bench/usage_report.py measures it against a bare GROUP BY).
-Totals are conditional sums over the range with no GROUP BY, so no engine sorts the range twice.
+The range is grouped once per request: a page is cut from its rows and the totals are their sums.
 
 Rows are in one documented order — period, then user, then action, then credit type (only the keys
-grouped by) — and paged by that key (keyset, in SQL); `totals` cover the whole range."""
+grouped by) — and paged by that key (the cursor carries the last row's key); `totals` cover the
+whole range."""
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Integer, and_, case, column, func, select, text, tuple_, values
+from sqlalchemy import Integer, and_, case, column, func, select, text, values
 
 from backend.domain.credits import CREDIT_TYPES, render
 from backend.domain.cursors import seal, unseal
@@ -43,23 +45,24 @@ FIGURES = ("used", "released", "granted")
 
 
 def report(uow: UnitOfWork, actor: Actor, q: UsageQuery, now: datetime, limit: int, cursor: str | None):
-    """One page of rows, the range's totals and the average per month."""
+    """One page of rows, the range's totals and the average per month. The range is grouped once
+    (at most periods x users x actions x types rows): the page is cut from it and the totals are its
+    sums, so the ledger is read once for both."""
     check_user(uow, actor, q.user_id)
     after = _position(q, unseal(LISTING, _scope(actor, q), cursor)) if cursor else None
     first, end = (after[0], after[1]) if after else date_range(q.first, q.end, _today(q, now))
     buckets = periods(first, end, q.unit, q.zone) if q.unit else []
-    keys, stmt = _rows(actor, q, first, end, buckets)
-    if after:
-        stmt = stmt.having(tuple_(*keys) > tuple_(*after[2:]))
-    _without_jit(uow)
-    found = uow.execute(stmt.limit(limit + 1)).all()
-    page = found[:limit]
-    last = [first.isoformat(), end.isoformat(), *page[-1][: len(keys)]] if page else []
+    rows = _grouped(uow, actor, q, first, end, buckets)
+    start = bisect_right(rows, tuple(after[2:]), key=_key(q)) if after else 0
+    page = rows[start : start + limit]
+    more = start + limit < len(rows)
     return {
         "rows": [_row_json(r, q, buckets) for r in page],
-        "totals": _totals(uow, _counted(actor, q, utc(first, q.zone), utc(end, q.zone))),
+        "totals": _totals(rows),
         "average_per_month": _average(uow, actor, q, _today(q, now)),
-        "next_cursor": seal(LISTING, _scope(actor, q), last) if len(found) > limit else None,
+        "next_cursor": seal(LISTING, _scope(actor, q), [str(first), str(end), *_key(q)(page[-1])])
+        if more
+        else None,
         "from": first,
         "to": end,
     }
@@ -71,8 +74,7 @@ def all_rows(uow: UnitOfWork, actor: Actor, q: UsageQuery, now: datetime) -> dic
     check_user(uow, actor, q.user_id)
     first, end = date_range(q.first, q.end, _today(q, now))
     buckets = periods(first, end, q.unit, q.zone) if q.unit else []
-    _without_jit(uow)
-    rows = [_row_json(r, q, buckets) for r in uow.execute(_rows(actor, q, first, end, buckets)[1])]
+    rows = [_row_json(r, q, buckets) for r in _grouped(uow, actor, q, first, end, buckets)]
     columns = [{"period": "period_start"}.get(k, k) for k in q.keys()] + list(FIGURES)
     return {"columns": columns, "rows": rows, "from": first, "to": end}
 
@@ -120,7 +122,8 @@ def _scope(actor: Actor, q: UsageQuery) -> str:
 def _position(q: UsageQuery, position: list) -> list:
     """A cursor's [from, to, *key], read back; a position of another shape is not one of ours."""
     try:
-        if len(position) != 2 + len(q.keys()):
+        kinds = [int if k == "period" else str for k in q.keys()]
+        if len(position) != 2 + len(kinds) or not all(map(isinstance, position[2:], kinds)):
             raise ValueError(position)
         return [date.fromisoformat(position[0]), date.fromisoformat(position[1]), *position[2:]]
     except (TypeError, ValueError) as exc:
@@ -149,8 +152,19 @@ def _counted(actor: Actor, q: UsageQuery, start: datetime, end: datetime) -> lis
     return found
 
 
-def _rows(actor: Actor, q: UsageQuery, first: date, end: date, buckets: list[Period]):
-    """(the key expressions, the grouped statement in the listing's order)."""
+def _grouped(uow: UnitOfWork, actor: Actor, q: UsageQuery, first: date, end: date, buckets: list[Period]):
+    """The range's rows, in the listing's order (sorted here, so the order and the cursor's key
+    compare the same way whatever the engine's collation)."""
+    _without_jit(uow)
+    return sorted(uow.execute(_statement(actor, q, first, end, buckets)).all(), key=_key(q))
+
+
+def _key(q: UsageQuery):
+    width = len(q.keys())
+    return lambda row: tuple(row[:width])
+
+
+def _statement(actor: Actor, q: UsageQuery, first: date, end: date, buckets: list[Period]):
     source, keys = LEDGER, []
     if buckets:  # each entry meets the one period whose [start, stop) holds it
         bounds = _bounds(buckets)
@@ -165,8 +179,7 @@ def _rows(actor: Actor, q: UsageQuery, first: date, end: date, buckets: list[Per
     keys.append(LEDGER.c.credit_type)
     named = [k.label(name) for k, name in zip(keys, q.keys(), strict=True)]
     stmt = select(*named, *_figures()).select_from(source)
-    stmt = stmt.where(*_counted(actor, q, utc(first, q.zone), utc(end, q.zone)))
-    return keys, stmt.group_by(*keys).order_by(*keys)
+    return stmt.where(*_counted(actor, q, utc(first, q.zone), utc(end, q.zone))).group_by(*keys)
 
 
 def _bounds(buckets: list[Period]):
@@ -205,7 +218,7 @@ def _row_json(row, q: UsageQuery, buckets: list[Period]) -> dict:
 
 def _sums(uow: UnitOfWork, counted: list) -> dict[str, dict[str, int]]:
     """Each credit type's figures (milli-credits) over the counted entries, in one pass and without
-    sorting (no GROUP BY)."""
+    sorting (conditional sums, no GROUP BY)."""
     cells = [(str(t), f) for t in CREDIT_TYPES for f in FIGURES]
     row = uow.execute(
         select(*[_figure(*FIGURE_OF[f], credit_type=t) for t, f in cells]).where(*counted)
@@ -216,8 +229,13 @@ def _sums(uow: UnitOfWork, counted: list) -> dict[str, dict[str, int]]:
     return out
 
 
-def _totals(uow: UnitOfWork, counted: list) -> dict:
-    return {t: {f: render(v) for f, v in figures.items()} for t, figures in _sums(uow, counted).items()}
+def _totals(rows) -> dict:
+    """The range's figures per credit type: the sums of its rows (every counted entry is in one)."""
+    sums = {str(t): dict.fromkeys(FIGURES, 0) for t in CREDIT_TYPES}
+    for row in rows:
+        for f in FIGURES:
+            sums[row.credit_type][f] += int(getattr(row, f))
+    return {t: {f: render(v) for f, v in figures.items()} for t, figures in sums.items()}
 
 
 def _average(uow: UnitOfWork, actor: Actor, q: UsageQuery, today: date) -> dict:
