@@ -41,8 +41,9 @@ DEFAULT_DAYS = 30
 
 @dataclass(frozen=True)
 class Period:
-    """One bucket of the report: its label (midnight in the zone, at the period's true start) and the
-    UTC instants of the entries it counts, `start` included, `end` excluded."""
+    """One bucket of the report: its label (the instant the period truly starts, in the zone's local
+    time: midnight, or 01:00 on a day a DST gap swallows midnight) and the UTC instants of the
+    entries it counts, `start` included, `end` excluded."""
 
     label: datetime
     start: datetime
@@ -76,14 +77,13 @@ class UsageQuery:
         ]
 
 
-def midnight(day: date, zone: ZoneInfo) -> datetime:
-    """The instant a local day begins. Where midnight falls in a DST gap (America/Santiago), fold=0
-    reads it with the offset before the jump: the first instant that exists that day."""
-    return datetime.combine(day, time(0), tzinfo=zone)
-
-
 def utc(day: date, zone: ZoneInfo) -> datetime:
-    return midnight(day, zone).astimezone(UTC)
+    """The first instant whose local date in the zone is `day`. Usually its midnight; where
+    midnight falls in a DST gap (the clock jumps 00:00 -> 01:00) the day starts at 01:00, and where
+    it comes twice (23:00-24:00 repeated, America/Santiago in April) the day starts at the second,
+    after which the local date no longer goes back."""
+    starts = [datetime.combine(day, time(0, fold=f), tzinfo=zone).astimezone(UTC) for f in (0, 1)]
+    return min(t for t in starts if t.astimezone(zone).date() == day)
 
 
 def period_of(day: date, unit: str) -> date:
@@ -110,7 +110,7 @@ def periods(first: date, end: date, unit: str, zone: ZoneInfo) -> list[Period]:
     while day < end:
         label = period_of(day, unit)
         stop = min(next_period(label, unit), end)
-        out.append(Period(midnight(label, zone), utc(day, zone), utc(stop, zone)))
+        out.append(Period(utc(label, zone).astimezone(zone), utc(day, zone), utc(stop, zone)))
         day = stop
     return out
 
