@@ -35,8 +35,10 @@ class TimeZone(fields.String):
     def _deserialize(self, value, attr, data, **kwargs):
         name = super()._deserialize(value, attr, data, **kwargs)
         try:
+            if len(name) > 64:  # the longest IANA name has 30 characters; a longer one is no file name
+                raise ValueError(name)
             return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
             raise ValidationError(
                 f"unknown time zone {name[:64]!r}: give an IANA name such as Europe/Paris"
             ) from exc

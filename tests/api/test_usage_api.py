@@ -237,6 +237,8 @@ def test_a_cursor_of_another_listing_account_or_made_up_is_a_422(api, busy):
         ("group_by=user,user", "group_by"),
         ("tz=Mars/Olympus_Mons", "tz"),
         ("tz=../../etc/passwd", "tz"),
+        ("tz=" + "a" * 300, "tz"),
+        ("tz=Europe/Paris%00", "tz"),
         ("limit=0", "limit"),
         ("limit=501", "limit"),
         ("limit=ten", "limit"),
