@@ -50,7 +50,7 @@ def report(uow: UnitOfWork, actor: Actor, q: UsageQuery, now: datetime, limit: i
     sums, so the ledger is read once for both."""
     check_user(uow, actor, q.user_id)
     after = _position(q, unseal(LISTING, _scope(actor, q), cursor)) if cursor else None
-    first, end = (after[0], after[1]) if after else date_range(q.first, q.end, _today(q, now))
+    first, end = date_range(*(after[:2] if after else (q.first, q.end)), _today(q, now))
     buckets = periods(first, end, q.unit, q.zone) if q.unit else []
     rows = _grouped(uow, actor, q, first, end, buckets)
     start = bisect_right(rows, tuple(after[2:]), key=_key(q)) if after else 0
