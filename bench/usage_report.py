@@ -174,7 +174,8 @@ def main() -> None:
             f"  (a) bare GROUP BY          {r['bare'] * 1000:8.1f} ms\n"
             f"  (b) usage report, a page   {r['page'] * 1000:8.1f} ms   a/b = {r['bare'] / r['page']:.2f}\n"
             f"  (c) usage report, all rows {r['all'] * 1000:8.1f} ms   a/c = {r['bare'] / r['all']:.2f}"
-            "  (target >= 0.5)"
+            "  (target >= 0.5)",
+            flush=True,
         )
 
 
