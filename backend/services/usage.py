@@ -216,19 +216,6 @@ def _row_json(row, q: UsageQuery, buckets: list[Period]) -> dict:
     return out | {f: render(int(getattr(row, f))) for f in FIGURES}
 
 
-def _sums(uow: UnitOfWork, counted: list) -> dict[str, dict[str, int]]:
-    """Each credit type's figures (milli-credits) over the counted entries, in one pass and without
-    sorting (conditional sums, no GROUP BY)."""
-    cells = [(str(t), f) for t in CREDIT_TYPES for f in FIGURES]
-    row = uow.execute(
-        select(*[_figure(*FIGURE_OF[f], credit_type=t) for t, f in cells]).where(*counted)
-    ).one()
-    out: dict = {str(t): {} for t in CREDIT_TYPES}
-    for (t, f), value in zip(cells, row, strict=True):
-        out[t][f] = int(value)
-    return out
-
-
 def _totals(rows) -> dict:
     """The range's figures per credit type: the sums of its rows (every counted entry is in one)."""
     sums = {str(t): dict.fromkeys(FIGURES, 0) for t in CREDIT_TYPES}
@@ -238,7 +225,15 @@ def _totals(rows) -> dict:
     return {t: {f: render(v) for f, v in figures.items()} for t, figures in sums.items()}
 
 
+def _used(uow: UnitOfWork, counted: list) -> dict[str, int]:
+    """Each credit type's `used` (milli-credits) over the counted entries, in one pass and without
+    sorting (conditional sums, no GROUP BY)."""
+    sums = [_figure(USED, -1, credit_type=str(t)) for t in CREDIT_TYPES]
+    row = uow.execute(select(*sums).where(*counted)).one()
+    return {str(t): int(v) for t, v in zip(CREDIT_TYPES, row, strict=True)}
+
+
 def _average(uow: UnitOfWork, actor: Actor, q: UsageQuery, today: date) -> dict:
     """api.md: the mean monthly `used` over the last three whole months (in the zone), per type."""
     start, end = last_whole_months(today, q.zone)
-    return {t: render(round(f["used"] / 3)) for t, f in _sums(uow, _counted(actor, q, start, end)).items()}
+    return {t: render(round(used / 3)) for t, used in _used(uow, _counted(actor, q, start, end)).items()}
