@@ -57,10 +57,14 @@ class Balance(SQLModel, table=True):
 
 
 class LedgerEntry(SQLModel, table=True):
-    """Append-only: grants positive, charges negative, tracking holds negative and releases positive."""
+    """Append-only: grants positive, charges negative, tracking holds negative and releases positive.
+    The usage report and the ledger's date filters read an account's range by `created_at`."""
 
     __tablename__ = "ledger_entries"
-    __table_args__ = (Index("ix_ledger_account_type_id", "account_id", "credit_type", "id"),)
+    __table_args__ = (
+        Index("ix_ledger_account_type_id", "account_id", "credit_type", "id"),
+        Index("ix_ledger_account_created", "account_id", "created_at"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     account_id: str = Field(foreign_key="accounts.id", max_length=36)
     credit_type: str = Field(max_length=16)
