@@ -36,13 +36,16 @@ def create(body):
 @blp.response(201, s.CreatedKeySchema)
 @blp.alt_response(409, description="The key is revoked or expired: create a new one instead")
 def rotate(body, key_id):
-    """Replace a key (its owner, or an admin): the new key's token is shown this once, the old key
-    works `grace_seconds` more. The new key has the old one's name and scope, and no expiry."""
+    """Replace a key (its owner, or an admin); the old one works `grace_seconds` more
+
+    The new key's token is shown this once; it has the old key's name and scope, and no expiry."""
     return run(lambda uow: api_keys.rotate(uow, actor(), key_id, body["grace_seconds"]))
 
 
 @blp.route("/<key_id>", methods=["DELETE"])
 @blp.response(204)
 def revoke(key_id):
-    """Revoke a key (its owner, or an admin): it stops at once on every server. Again: 204, no change"""
+    """Revoke a key (its owner, or an admin): it stops at once on every server
+
+    Revoking a revoked key answers 204 again and changes nothing."""
     run(lambda uow: api_keys.revoke(uow, actor(), key_id))

@@ -46,8 +46,10 @@ def change_role(body, user_id):
 @blp.response(204)
 @blp.alt_response(409, description="The user is the last active admin")
 def remove(user_id):
-    """Remove a user (admin): their keys stop at once; their unlocks, ledger entries, list leads and
-    queued jobs stay the account's (R2). Again: 204, no change"""
+    """Remove a user (admin): their keys stop at once
+
+    Their unlocks, ledger entries, list leads and queued jobs stay the account's (R2). Removing a
+    removed user answers 204 again and changes nothing; the last active admin cannot be removed."""
     caller = admin()
     run(lambda uow: users.deactivate(uow, caller, user_id))
 
