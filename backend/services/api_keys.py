@@ -29,6 +29,7 @@ PREFIX_LENGTH = 10  # "ll_" and 7 of the token's 43 random characters: enough to
 TOUCH_EVERY = 60  # seconds: api.md lets `last_used_at` lag a minute, so a key is written once a minute
 FIRST_KEY = "first key"
 VALID = and_(KEYS.c.revoked_at.is_(None), or_(KEYS.c.expires_at.is_(None), KEYS.c.expires_at > db_now()))
+STALE = or_(KEYS.c.last_used_at.is_(None), KEYS.c.last_used_at < db_now(-TOUCH_EVERY))
 
 
 class Caller(NamedTuple):
@@ -109,16 +110,16 @@ def revoke(uow: UnitOfWork, actor: Actor, key_id: str) -> None:
     """The key stops at once (the next request that reads it, on any server). Revoking it again
     changes nothing: it keeps the time of its first revocation."""
     _of_owner_or_admin(uow, actor, key_id, "revoke")
-    uow.execute(
-        update(KEYS).where(KEYS.c.id == key_id, KEYS.c.revoked_at.is_(None)).values(revoked_at=db_now())
-    )
+    _revoke(uow, KEYS.c.id == key_id)
 
 
 def revoke_all_of(uow: UnitOfWork, user_id: str) -> None:
     """A removed user's keys stop at once."""
-    uow.execute(
-        update(KEYS).where(KEYS.c.user_id == user_id, KEYS.c.revoked_at.is_(None)).values(revoked_at=db_now())
-    )
+    _revoke(uow, KEYS.c.user_id == user_id)
+
+
+def _revoke(uow: UnitOfWork, which) -> None:
+    uow.execute(update(KEYS).where(which, KEYS.c.revoked_at.is_(None)).values(revoked_at=db_now()))
 
 
 _BY_TOKEN = (  # every request: one indexed lookup (the unique hash), joined to the user for role and state
@@ -128,9 +129,7 @@ _BY_TOKEN = (  # every request: one indexed lookup (the unique hash), joined to 
         KEYS.c.user_id,
         KEYS.c.scope,
         USERS.c.role,
-        type_coerce(
-            or_(KEYS.c.last_used_at.is_(None), KEYS.c.last_used_at < db_now(-TOUCH_EVERY)), Boolean
-        ).label("stale"),
+        type_coerce(STALE, Boolean).label("stale"),
     )
     .join(USERS, USERS.c.id == KEYS.c.user_id)
     .where(KEYS.c.hash == bindparam("h"), VALID, USERS.c.deactivated_at.is_(None))
@@ -146,14 +145,7 @@ def authenticate(uow: UnitOfWork, token: str) -> Caller | None:
     return Caller(Actor(r.account_id, r.user_id, r.role), r.id, r.scope, bool(r.stale))
 
 
-_TOUCH = (
-    update(KEYS)
-    .where(
-        KEYS.c.id == bindparam("key_id"),
-        or_(KEYS.c.last_used_at.is_(None), KEYS.c.last_used_at < db_now(-TOUCH_EVERY)),
-    )
-    .values(last_used_at=db_now())
-)
+_TOUCH = update(KEYS).where(KEYS.c.id == bindparam("key_id"), STALE).values(last_used_at=db_now())
 
 
 def touch(uow: UnitOfWork, key_id: str) -> None:

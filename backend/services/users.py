@@ -36,8 +36,7 @@ def add(uow: UnitOfWork, actor: Actor, email: str, role: str) -> dict:
 def listing(uow: UnitOfWork, actor: Actor, limit: int, cursor: str | None) -> dict:
     """The account's users, oldest first, removed ones included (their `deactivated_at` set);
     `last_active_at` is the latest use of any of their keys (lagging up to a minute)."""
-    last_active = select(func.max(KEYS.c.last_used_at)).where(KEYS.c.user_id == USERS.c.id).scalar_subquery()
-    stmt = select(USERS, last_active.label("last_active_at")).where(USERS.c.account_id == actor.account_id)
+    stmt = _with_last_active().where(USERS.c.account_id == actor.account_id)
     rows, next_cursor = keyset.page(uow, stmt, USERS, f"users:{actor.account_id}", limit, cursor)
     return {"users": [_as_json(r) for r in rows], "next_cursor": next_cursor}
 
@@ -91,10 +90,14 @@ def _lock_account(uow: UnitOfWork, account_id: str) -> None:
     uow.execute(select(ACCOUNTS.c.id).where(ACCOUNTS.c.id == account_id).with_for_update())
 
 
+def _with_last_active():
+    """Users with `last_active_at`: the latest use of any of their keys."""
+    last_active = select(func.max(KEYS.c.last_used_at)).where(KEYS.c.user_id == USERS.c.id).scalar_subquery()
+    return select(USERS, last_active.label("last_active_at"))
+
+
 def _one(uow: UnitOfWork, user_id: str) -> dict:
-    last_active = select(func.max(KEYS.c.last_used_at)).where(KEYS.c.user_id == user_id).scalar_subquery()
-    row = uow.execute(select(USERS, last_active.label("last_active_at")).where(USERS.c.id == user_id)).one()
-    return _as_json(row)
+    return _as_json(uow.execute(_with_last_active().where(USERS.c.id == user_id)).one())
 
 
 def _as_json(row) -> dict:
