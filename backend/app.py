@@ -14,6 +14,7 @@ from adapters.validation.local import LocalEmailValidator
 from backend import cli, server_secrets
 from backend.api import (
     admin,
+    api_keys,
     auth,
     credits,
     crm,
@@ -53,6 +54,7 @@ BLUEPRINTS = (
     uploads.blp,
     tracking.blp,
     users.blp,
+    api_keys.blp,
 )
 CORS_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key"]
 EXPOSED_HEADERS = [

@@ -7,6 +7,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 from schemas.common import CreditAmount, CreditNumber, CreditType, LinkedInUrl
 
 NAME = validate.Length(min=1, max=200)
+ROLES = ("admin", "member")  # api.md "Roles"
 
 
 class Grants(Schema):
@@ -27,8 +28,8 @@ class UserSchema(Schema):
     role = fields.String()
     api_token = fields.String(
         metadata={
-            "description": "Shown once, at creation; only its hash is kept (an Idempotency-Key replay "
-            "answers without it)"
+            "description": "The user's first API key, shown once, at creation; only its hash is kept "
+            "(an Idempotency-Key replay answers without it)"
         }
     )
 
@@ -41,7 +42,7 @@ class AccountResponse(Schema):
 
 class CreateUserRequest(Schema):
     email = fields.Email(required=True)
-    role = fields.String(required=True, validate=validate.OneOf(["admin", "member"]))
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
 
 
 class GrantRequest(Schema):

@@ -1,5 +1,8 @@
 """Bearer-token auth for `/v1`. Preflights (OPTIONS) pass untouched: browsers send them without
-the token, and CORS answers them."""
+the token, and CORS answers them.
+
+A user's token is one of their API keys, read from the database on every request (no cache: a
+revoked key stops at once on every server); a `read` key may only GET (api.md "API keys and users")."""
 
 from __future__ import annotations
 
@@ -8,9 +11,11 @@ import hmac
 from flask import current_app, g, request
 from werkzeug.exceptions import Unauthorized
 
-from backend.services import accounts
+from backend.domain.errors import Forbidden
+from backend.services import api_keys
 
 OAUTH_CALLBACK = "/v1/crm/oauth/callback"
+READ_METHODS = frozenset({"GET", "HEAD"})
 
 
 def _bearer() -> str | None:
@@ -37,7 +42,14 @@ def authenticate() -> None:
             raise Unauthorized("admin routes need the operator's admin token (CREDITS_ADMIN_TOKEN)")
         g.actor = None
         return
-    actor = current_app.extensions["store"].run(lambda uow: accounts.actor_for_token(uow, token), write=False)
-    if actor is None:
-        raise Unauthorized("the API token is not valid")
-    g.actor = actor
+    store = current_app.extensions["store"]
+    caller = store.run(lambda uow: api_keys.authenticate(uow, token), write=False)
+    if caller is None:
+        raise Unauthorized(
+            "the API token is not valid (unknown, revoked or expired, or its user was removed)"
+        )
+    if caller.stale:  # at most once a minute per key: a GET writes nothing otherwise
+        store.run(lambda uow: api_keys.touch(uow, caller.key_id))
+    g.actor, g.api_key_id = caller.actor, caller.key_id
+    if caller.scope == "read" and request.method not in READ_METHODS:
+        raise Forbidden("this is a read-only API key: it may only GET; use a full key to change anything")

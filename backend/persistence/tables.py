@@ -26,8 +26,29 @@ class User(SQLModel, table=True):
     account_id: str = Field(foreign_key="accounts.id", index=True, max_length=36)
     email: str = Field(max_length=320)
     role: str = Field(max_length=16)
-    token_hash: str = Field(unique=True, max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
+    deactivated_at: datetime | None = None  # api.md "API keys and users": removed, their keys refused
+
+
+class ApiKey(SQLModel, table=True):
+    """A user's API key (api.md "API keys and users"). The server keeps only `hash` (SHA-256 of the
+    token) and `prefix`, the token's first characters (null for a key made before keys had names).
+    Auth reads this row on every request: `revoked_at` stops it at once on every server, `expires_at`
+    (a rotation's grace, or the owner's choice) against the database's clock. `scope` `read`: GET only."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (CheckConstraint("scope IN ('full', 'read')", name="ck_api_keys_scope"),)
+    id: str = Field(primary_key=True, max_length=36)
+    user_id: str = Field(foreign_key="users.id", index=True, max_length=36)
+    account_id: str = Field(foreign_key="accounts.id", max_length=36)
+    name: str = Field(max_length=200)
+    prefix: str | None = Field(default=None, max_length=16)
+    scope: str = Field(max_length=8)
+    hash: str = Field(unique=True, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    last_used_at: datetime | None = None
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
 
 
 class UserLimit(SQLModel, table=True):

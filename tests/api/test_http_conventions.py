@@ -274,7 +274,7 @@ def test_api_tokens_are_stored_only_as_hashes(api, app):
     user = api.account()
     token = user.headers["Authorization"].split()[1]
     with app.extensions["store"].engine.connect() as conn:
-        hashes = [r[0] for r in conn.exec_driver_sql("SELECT token_hash FROM users")]
+        hashes = [r[0] for r in conn.exec_driver_sql("SELECT hash FROM api_keys")]
     assert token not in hashes and all(len(h) == 64 for h in hashes)
 
 
