@@ -4,7 +4,7 @@ Every user's token hash becomes that user's first key (name "first key", prefix 
 made before keys had names), so the tokens already handed out keep working; `users.token_hash` goes.
 
 Revision ID: 4e1500000001
-Revises: 0a0700000001
+Revises: 05a9e0000001
 """
 
 import hashlib
@@ -16,7 +16,7 @@ import sqlmodel
 from alembic import op
 
 revision = "4e1500000001"
-down_revision = "0a0700000001"
+down_revision = "05a9e0000001"
 branch_labels = None
 depends_on = None
 
