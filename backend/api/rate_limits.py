@@ -21,11 +21,14 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
+import weakref
 
 from flask import Flask, current_app, g, request
 from flask_limiter import ApplicationLimit, Limiter, RateLimitExceeded
 from limits import parse_many
+from limits.storage import MemoryStorage
 
 from backend.api import limits as body_limits
 from backend.api.errors import problem
@@ -46,7 +49,7 @@ def install(app: Flask, settings: Settings) -> Limiter:
             ApplicationLimit(limit_provider=settings.rate_limit_bulk, scope=BULK, exempt_when=_not_bulk),
         ],
         strategy="moving-window",
-        storage_uri=settings.redis_url or "memory://",
+        storage_uri=settings.redis_url or f"{ProcessMemoryStorage.STORAGE_SCHEME[0]}://",
         key_prefix=f"{settings.queue_name}:ratelimit",
         headers_enabled=False,
         # a storage outage lets requests through (logged) rather than refusing every charge
@@ -63,6 +66,31 @@ def install(app: Flask, settings: Settings) -> Limiter:
     app.after_request(_write_fields)
     app.register_error_handler(RateLimitExceeded, _too_many_requests)
     return limiter
+
+
+class ProcessMemoryStorage(MemoryStorage):
+    """limits' memory storage, its expired entries dropped by one daemon thread every EXPIRE_EVERY
+    seconds: the original starts a thread for each 10 ms that sees traffic, which cost up to 3 ms a
+    request on a busy machine (bench/reveal_breakdown.py). The thread ends with the storage."""
+
+    STORAGE_SCHEME = ["leadledger-memory"]
+    EXPIRE_EVERY = 0.25
+
+    def __init__(self, uri: str | None = None, **options):
+        super().__init__(uri, **options)
+        self.timer.cancel()
+        threading.Thread(target=_expire_while_alive, args=(weakref.ref(self),), daemon=True).start()
+
+    def _MemoryStorage__schedule_expiry(self) -> None:
+        """Replaces the original's thread per 10 ms (name-mangled in limits.storage.memory)."""
+
+
+def _expire_while_alive(ref: weakref.ref) -> None:
+    pause = threading.Event()
+    while (storage := ref()) is not None:
+        storage._MemoryStorage__expire_events()
+        del storage
+        pause.wait(ProcessMemoryStorage.EXPIRE_EVERY)
 
 
 def policy_names(group: str, value: str) -> dict:
