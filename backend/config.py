@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from limits import parse_many
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -49,6 +51,22 @@ def _base_url(env, name: str) -> str | None:
     return value.rstrip("/")
 
 
+def _rate_limits(env, name: str, default: str) -> str:
+    """RATE_LIMIT / RATE_LIMIT_BULK: one or more limits such as `50/second;2000/minute` (api.md "Rate
+    limits"), parsed by the limiter's own parser here, so that a bad value refuses to start naming
+    the variable instead of failing on the first request."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        parsed = parse_many(raw)
+    except ValueError:
+        parsed = []
+    if not parsed or any(item.amount < 1 for item in parsed):
+        raise ValueError(f"{name}={raw!r}: expected limits such as 50/second;2000/minute (at least 1 each)")
+    return raw
+
+
 def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -78,6 +96,10 @@ class Settings:
     contact_provider: str = "directory"
     crm_allow_private_networks: bool = False
     idempotency_ttl_hours: int = 24
+    # api.md "Rate limits": per API key (else per client address), moving window; the bulk and upload
+    # routes (backend/api/limits.py) count against RATE_LIMIT_BULK as well (backend/api/rate_limits.py)
+    rate_limit: str = "50/second;2000/minute"
+    rate_limit_bulk: str = "5/second;100/minute"
     crm_max_attempts: int = 8
     crm_backoff_base: float = 2.0  # seconds; doubled per attempt, with full jitter
     crm_backoff_cap: float = 3600.0
@@ -132,6 +154,8 @@ class Settings:
             metrics_token=env.get("METRICS_TOKEN") or None,
             cors_origins=_origins(env.get("CORS_ORIGINS")),
             redis_url=env.get("REDIS_URL") or None,
+            rate_limit=_rate_limits(env, "RATE_LIMIT", defaults.rate_limit),
+            rate_limit_bulk=_rate_limits(env, "RATE_LIMIT_BULK", defaults.rate_limit_bulk),
             contact_provider=env.get("CONTACT_PROVIDER") or defaults.contact_provider,
             crm_max_attempts=_number(env, "CRM_MAX_ATTEMPTS", int, defaults.crm_max_attempts),
             crm_backoff_base=_number(env, "CRM_BACKOFF_BASE", float, defaults.crm_backoff_base),

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import ADMIN, ORIGIN, SECRET_KEYS, SUPPRESSION_KEY
+from tests.conftest import ADMIN, HIGH_RATE_LIMIT, ORIGIN, SECRET_KEYS, SUPPRESSION_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,8 +23,10 @@ def env_for(db_url: str, **extra) -> dict:
         CRM_ALLOW_PRIVATE_NETWORKS="true",
         SECRET_KEYS=",".join(SECRET_KEYS),
         SUPPRESSION_KEY=SUPPRESSION_KEY,
-        **{k: str(v) for k, v in extra.items()},
+        RATE_LIMIT=HIGH_RATE_LIMIT,  # a test of the limits passes its own (extra)
+        RATE_LIMIT_BULK=HIGH_RATE_LIMIT,
     )
+    env.update({k: str(v) for k, v in extra.items()})
     return env
 
 
