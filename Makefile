@@ -17,15 +17,18 @@ $(BIN)/.installed: pyproject.toml
 
 setup: $(BIN)/.installed
 
-# the worker and gunicorn both in the background, the shell in `wait`, where a signal runs the trap at
+# the worker and gunicorn (its settings: gunicorn.conf.py) both in the background, both writing metrics
+# into one fresh var/metrics (what /metrics sums), the shell in `wait`, where a signal runs the trap at
 # once (a trap waits for a foreground child, so a SIGTERM to make alone left both serving); the trap
 # stops these two only, not the caller's whole process group as `kill 0` did
 run: setup
 	$(BIN)/flask db upgrade
 	$(BIN)/flask seed-demo
+	@rm -rf var/metrics && mkdir -p var/metrics
 	@trap 'trap - INT TERM EXIT; kill $$worker $$server 2>/dev/null; wait' INT TERM EXIT; \
+	export PROMETHEUS_MULTIPROC_DIR="$(CURDIR)/var/metrics" WEB_CONCURRENCY=$(WORKERS) WEB_THREADS=$(THREADS); \
 	$(BIN)/flask worker & worker=$$!; \
-	$(BIN)/gunicorn -w $(WORKERS) --threads $(THREADS) -b 127.0.0.1:$${PORT:-8000} wsgi:app & server=$$!; \
+	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app & server=$$!; \
 	wait $$server
 
 test: setup

@@ -1,4 +1,5 @@
-"""The app factory: configuration, the store, CORS, auth, idempotency, blueprints, errors, CLI.
+"""The app factory: configuration, the store, CORS, auth, rate limits, idempotency, blueprints,
+errors, CLI.
 Nothing is built at import time."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from backend import cli, server_secrets
 from backend.api import (
     account,
     admin,
+    api_keys,
     auth,
     credits,
     crm,
@@ -26,6 +28,9 @@ from backend.api import (
     limits,
     lists,
     me,
+    observe,
+    operations,
+    rate_limits,
     searcher,
     tracking,
     uploads,
@@ -33,6 +38,7 @@ from backend.api import (
 )
 from backend.config import Settings
 from backend.jobs.queue import JobQueue
+from backend.observe import metrics
 from backend.persistence.db import make_engine
 from backend.persistence.unit_of_work import Store
 from backend.web import pages
@@ -52,6 +58,7 @@ BLUEPRINTS = (
     tracking.blp,
     users.blp,
     account.blp,
+    api_keys.blp,
 )
 CORS_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key"]
 EXPOSED_HEADERS = [
@@ -137,9 +144,12 @@ def create_app(settings: Settings | None = None) -> Flask:
         load_provider(settings.contact_provider, settings.database_url),
         email_validator(settings),
         keyring=keyring,
+        suppressor=server_secrets.suppressor(settings),
     )
+    store.on_charges = metrics.charges_committed
     app.extensions["store"] = store
     app.extensions["queue"] = JobQueue(store, settings)
+    observe.install(app)  # first: the request id and the clock cover every other hook
     if settings.cors_origins:
         CORS(
             app,
@@ -154,6 +164,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.before_request(_answer_preflight)
     app.before_request(limits.apply_body_limit)
     app.before_request(auth.authenticate)
+    rate_limits.install(app, settings)  # counts the caller named by auth (or its address); may 429
+    app.before_request(auth.refuse)  # a bad token's 401 comes after its request was counted
     app.before_request(_json_bodies_only)
     app.before_request(idempotency.claim)
     app.after_request(idempotency.remember)
@@ -163,6 +175,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     for blp in BLUEPRINTS:
         api.register_blueprint(blp)
     errors.register(app)
-    app.add_url_rule("/healthz", "healthz", lambda: {"status": "ok"})
+    operations.register(app)
     cli.register(app)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, pre_load, validate
 
+from backend.services.crm import DELIVERY_STATUSES
 from schemas.common import CreditsSchema, PersonRef, PersonSchema
 
 ID = fields.String(required=True, validate=validate.Length(min=1, max=36))
@@ -35,9 +36,12 @@ class LeadSchema(Schema):
 class DeliverySchema(Schema):
     id = fields.String()
     connection_id = fields.String()
-    person_id = fields.String()
-    status = fields.String()
-    attempts = fields.Integer()
+    person_id = fields.String(allow_none=True, metadata={"description": "null for an account event"})
+    status = fields.String(
+        validate=validate.OneOf(DELIVERY_STATUSES),
+        metadata={"description": "cancelled: its connection was deleted before it was sent"},
+    )
+    attempts = fields.Integer(metadata={"description": "counted attempts (rate-limit waits are not)"})
     last_error = fields.String(allow_none=True)
     external_id = fields.String(allow_none=True)
     created_at = fields.DateTime()

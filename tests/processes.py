@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import ADMIN, ORIGIN, SECRET_KEYS
+from tests.conftest import ADMIN, HIGH_RATE_LIMIT, ORIGIN, SECRET_KEYS, SUPPRESSION_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,8 +22,11 @@ def env_for(db_url: str, **extra) -> dict:
         CORS_ORIGINS=ORIGIN,
         CRM_ALLOW_PRIVATE_NETWORKS="true",
         SECRET_KEYS=",".join(SECRET_KEYS),
-        **{k: str(v) for k, v in extra.items()},
+        SUPPRESSION_KEY=SUPPRESSION_KEY,
+        RATE_LIMIT=HIGH_RATE_LIMIT,  # a test of the limits passes its own (extra)
+        RATE_LIMIT_BULK=HIGH_RATE_LIMIT,
     )
+    env.update({k: str(v) for k, v in extra.items()})
     return env
 
 
@@ -69,15 +72,17 @@ def free_port() -> int:
 
 
 def start_server(db_url: str, log: Path, workers: int = 4, threads: int = 4, **extra) -> tuple:
-    """gunicorn serving wsgi:app; answers (process, base URL) once /healthz answers."""
+    """gunicorn with the repository's gunicorn.conf.py serving wsgi:app, its metrics directory next
+    to the log (a killed server leaves nothing behind); answers (process, base URL) once /healthz
+    answers."""
     import requests
 
     port = free_port()
-    proc = start(
-        ["gunicorn", "-w", str(workers), "--threads", str(threads), "-b", f"127.0.0.1:{port}", "wsgi:app"],
-        env_for(db_url, **extra),
-        log,
-    )
+    metrics_dir = log.parent / f"{log.stem}-metrics"
+    metrics_dir.mkdir(exist_ok=True)
+    env = env_for(db_url, **{"PROMETHEUS_MULTIPROC_DIR": metrics_dir, **extra})
+    env.update(BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY=str(workers), WEB_THREADS=str(threads))
+    proc = start(["gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], env, log)
     base = f"http://127.0.0.1:{port}"
 
     def up():
@@ -87,7 +92,7 @@ def start_server(db_url: str, log: Path, workers: int = 4, threads: int = 4, **e
             return proc.poll() is not None and AssertionError(log.read_text())
 
     try:
-        wait_for(up, 30, "gunicorn to answer /healthz")
+        wait_for(up, 90, "gunicorn to answer /healthz")  # a loaded 2-core machine boots slowly
     except AssertionError:
         kill(proc)
         raise AssertionError(f"server did not start: {log.read_text()[-2000:]}") from None

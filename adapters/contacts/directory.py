@@ -25,13 +25,18 @@ class DirectoryProvider(ContactProvider):
     def __init__(self, database_url: str, **_settings):
         url = make_url(database_url)
         if url.get_backend_name() == "sqlite":
-            self.engine = create_engine(url, connect_args={"check_same_thread": False})
+            self.engine = create_engine(url, connect_args={"check_same_thread": False}, hide_parameters=True)
         else:
             if url.drivername == "postgresql":
                 url = url.set(drivername="postgresql+psycopg")
             # autocommit: a lookup is one SELECT, so no BEGIN/ROLLBACK round trips around it
             self.engine = create_engine(
-                url, pool_size=2, max_overflow=8, pool_pre_ping=True, isolation_level="AUTOCOMMIT"
+                url,
+                pool_size=2,
+                max_overflow=8,
+                pool_pre_ping=True,
+                isolation_level="AUTOCOMMIT",
+                hide_parameters=True,  # an error never shows the looked-up values (api.md "Operations")
             )
 
     def lookup(self, linkedin_url: str) -> Contact | None:

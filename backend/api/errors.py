@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, current_app, has_request_context, json, request
+from flask import Flask, current_app, g, has_request_context, json, request
 from sqlalchemy.exc import DataError, DBAPIError
 from werkzeug.exceptions import HTTPException
 
@@ -15,6 +15,7 @@ from backend.domain.errors import (
     InsufficientCredits,
     InvalidInput,
     InvalidProfileUrl,
+    ListInUse,
     NotFound,
     OAuthRefused,
     TooLarge,
@@ -40,6 +41,7 @@ DOMAIN = {
     NotFound: (404, "not_found", "Not found"),
     Forbidden: (403, "forbidden", "Forbidden"),
     TooLarge: (413, "payload_too_large", "Payload too large"),
+    ListInUse: (409, "list_in_use", "List in use"),
     Conflict: (409, "conflict", "Conflict"),
     OAuthRefused: (400, "oauth_refused", "The CRM connection could not be completed"),
     VendorRefused: (502, "crm_vendor_refused", "The CRM's answer could not be used"),
@@ -65,7 +67,10 @@ HTTP_CODES = {
 
 
 def problem(status: int, code: str, title: str, detail: str, headers=None, **extra):
+    """Every problem+json answer is built here, so each names its request (api.md "Request ids")."""
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, "code": code, **extra}
+    if has_request_context() and g.get("request_id"):
+        body["request_id"] = g.request_id
     response = current_app.response_class(
         json.dumps(body), status=status, mimetype="application/problem+json"
     )

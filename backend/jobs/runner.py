@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 
 from backend.config import Settings
 from backend.domain.errors import InsufficientCredits, UserLimitReached
+from backend.observe import metrics
 from backend.persistence.unit_of_work import Store
 from backend.services import bulk, jobs, list_exports, post_exports, uploads
 
@@ -28,10 +29,30 @@ class LeaseLost(Exception):
 
 
 def run_job(store: Store, settings: Settings, job_id: str) -> None:
+    """Run the job, then one JSON log line and one count of how its run ended (api.md "Operations")."""
+    started = time.perf_counter()
+    kind, outcome = _run(store, settings, job_id)
+    if kind is None:
+        return  # finished, or another worker holds it: nothing ran
+    metrics.JOBS.labels(kind, outcome).inc()
+    log.info(
+        "job",
+        extra={
+            "job_id": job_id,
+            "kind": kind,
+            "outcome": outcome,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+        },
+    )
+
+
+def _run(store: Store, settings: Settings, job_id: str) -> tuple[str | None, str]:
+    """The job's kind and how this run ended: finished, insufficient_credits, failed, lease_lost or
+    connection_lost (the last two leave it to be resumed)."""
     token, lease = str(uuid.uuid4()), settings.job_lease_seconds
     now = lambda: datetime.now(UTC)  # noqa: E731
     if not store.run(lambda uow: jobs.claim(uow, job_id, now(), lease, token)):
-        return  # finished, or another worker holds it
+        return None, "not_claimed"
 
     def owned(uow):
         job = jobs.renew(uow, job_id, token, now(), lease)
@@ -48,17 +69,20 @@ def run_job(store: Store, settings: Settings, job_id: str) -> None:
             chunk += 1
             _pause_point(settings, chunk)
         store.run(lambda uow: jobs.finish(uow, job_id, now(), result=kind.finish(uow, owned(uow))))
+        return kind.KIND, "finished"
     except LeaseLost:
         log.warning("job %s: another worker took it over; this one stops", job_id)
+        return kind.KIND, "lease_lost"
     except (InsufficientCredits, UserLimitReached) as exc:  # R23/R24: refused whole
         code = "insufficient_credits" if isinstance(exc, InsufficientCredits) else "user_limit_reached"
         _fail(store, kind, job_id, owned, now, {"code": code, "detail": exc.detail, **exc.facts()})
+        return kind.KIND, code
     except Exception as exc:
         if isinstance(exc, DBAPIError) and exc.connection_invalidated:
             # a database restart or failover: the step committed whole or not at all, so the job is
             # resumed after its lease like a killed worker's; failed, an upload's rows would be lost
             log.warning("job %s: lost the database connection; it resumes after its lease", job_id)
-            return
+            return kind.KIND, "connection_lost"
         log.exception("job %s failed", job_id)
         _fail(
             store,
@@ -68,6 +92,7 @@ def run_job(store: Store, settings: Settings, job_id: str) -> None:
             now,
             {"code": "internal_error", "detail": "the job stopped on an error"},
         )
+        return kind.KIND, "failed"
 
 
 def _fail(store, kind, job_id: str, owned, now, error: dict) -> None:

@@ -9,19 +9,26 @@ import threading
 from flask import Flask
 
 from backend.jobs.deliveries import DeliverySender
+from backend.observe.checks import bounded
 
 log = logging.getLogger(__name__)
 
 
 def run(app: Flask, job_threads: int = 2) -> None:
-    """Run until SIGTERM/SIGINT: huey's consumer for jobs, a thread for CRM deliveries.
+    """Run until SIGTERM/SIGINT: huey's consumer for jobs, a thread for CRM deliveries. A queue that
+    does not answer at start (Redis down, a wrong REDIS_URL) ends the process with status 1 and says
+    why, instead of a consumer retrying forever.
 
     Work a killed worker left is picked up again: deliveries after their lease, jobs re-enqueued
     here at start and every lease period."""
+    queue = app.extensions["queue"]
+    reachable, why = bounded(queue.depth)
+    if not reachable:
+        log.error("worker not started: the job queue does not answer (%s); check REDIS_URL", why)
+        raise SystemExit(1)
     stop = threading.Event()
     sender = DeliverySender(app.extensions["store"], app.config["SETTINGS"])
     threading.Thread(target=sender.run_forever, args=(stop,), name="deliveries", daemon=True).start()
-    queue = app.extensions["queue"]
     threading.Thread(target=_recover_forever, args=(queue, stop), name="recovery", daemon=True).start()
     consumer = queue.huey.create_consumer(workers=job_threads, worker_type="thread", max_delay=0.5)
     settle_heap()

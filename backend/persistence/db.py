@@ -8,10 +8,13 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+# Per process: at most POOL_SIZE + MAX_OVERFLOW PostgreSQL connections (README "Production" adds them up)
+POOL_SIZE, MAX_OVERFLOW = 10, 20
+
 
 def make_engine(url: str, **kw) -> Engine:
-    # a statement's parameters (credentials among them) never appear in an error message or a log line
-    kw.setdefault("hide_parameters", True)
+    """hide_parameters: a failed statement's error (and so its log line) never shows the values it
+    was given — credentials, tokens' hashes, emails, phones (api.md "Operations")."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, parsed.database, **kw)
@@ -20,13 +23,23 @@ def make_engine(url: str, **kw) -> Engine:
     # psycopg prepares repeated statements; a prepared statement's generic plan for a 500-key IN list
     # scans instead of seeking (97 ms against 7 ms measured), so plans stay custom to their parameters.
     options = {"options": "-c plan_cache_mode=force_custom_plan"}
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args=options, **kw)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=POOL_SIZE,
+        max_overflow=MAX_OVERFLOW,
+        connect_args=options,
+        hide_parameters=True,
+        **kw,
+    )
 
 
 def _sqlite_engine(url: str, path: str | None, **kw) -> Engine:
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False}, **kw)
+    engine = create_engine(
+        url, connect_args={"timeout": 60, "check_same_thread": False}, hide_parameters=True, **kw
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):

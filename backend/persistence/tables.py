@@ -26,8 +26,29 @@ class User(SQLModel, table=True):
     account_id: str = Field(foreign_key="accounts.id", index=True, max_length=36)
     email: str = Field(max_length=320)
     role: str = Field(max_length=16)
-    token_hash: str = Field(unique=True, max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
+    deactivated_at: datetime | None = None  # api.md "API keys and users": removed, their keys refused
+
+
+class ApiKey(SQLModel, table=True):
+    """A user's API key (api.md "API keys and users"). The server keeps only `hash` (SHA-256 of the
+    token) and `prefix`, the token's first characters (null for a key made before keys had names).
+    Auth reads this row on every request: `revoked_at` stops it at once on every server, `expires_at`
+    (a rotation's grace, or the owner's choice) against the database's clock. `scope` `read`: GET only."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (CheckConstraint("scope IN ('full', 'read')", name="ck_api_keys_scope"),)
+    id: str = Field(primary_key=True, max_length=36)
+    user_id: str = Field(foreign_key="users.id", index=True, max_length=36)
+    account_id: str = Field(foreign_key="accounts.id", max_length=36)
+    name: str = Field(max_length=200)
+    prefix: str | None = Field(default=None, max_length=16)
+    scope: str = Field(max_length=8)
+    hash: str = Field(unique=True, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    last_used_at: datetime | None = None
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
 
 
 class UserLimit(SQLModel, table=True):
@@ -68,10 +89,14 @@ class Balance(SQLModel, table=True):
 
 
 class LedgerEntry(SQLModel, table=True):
-    """Append-only: grants positive, charges negative, tracking holds negative and releases positive."""
+    """Append-only: grants positive, charges negative, tracking holds negative and releases positive.
+    The usage report and the ledger's date filters read an account's range by `created_at`."""
 
     __tablename__ = "ledger_entries"
-    __table_args__ = (Index("ix_ledger_account_type_id", "account_id", "credit_type", "id"),)
+    __table_args__ = (
+        Index("ix_ledger_account_type_id", "account_id", "credit_type", "id"),
+        Index("ix_ledger_account_created", "account_id", "created_at"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     account_id: str = Field(foreign_key="accounts.id", max_length=36)
     credit_type: str = Field(max_length=16)
@@ -93,6 +118,9 @@ class Person(SQLModel, table=True):
     email_key: str | None = Field(default=None, unique=True, max_length=320)
     full_name: str | None = Field(default=None, max_length=300)
     created_at: datetime = Field(default_factory=utcnow)
+    # R27: set when the person was erased; the row stays (ledger entries and unlocks name its id) with
+    # its URL, email key and name cleared, and no lookup finds it again
+    erased_at: datetime | None = None
 
 
 class DirectoryEntry(SQLModel, table=True):
@@ -134,6 +162,7 @@ class LeadList(SQLModel, table=True):
 
 class ListLead(SQLModel, table=True):
     __tablename__ = "list_leads"
+    __table_args__ = (Index("ix_list_leads_list_created", "list_id", "created_at", "person_id"),)  # pages
     list_id: str = Field(foreign_key="lists.id", primary_key=True, max_length=36)
     person_id: str = Field(foreign_key="people.id", primary_key=True, max_length=36)
     added_by: str | None = Field(default=None, max_length=36)
@@ -173,6 +202,7 @@ class CrmConnection(SQLModel, table=True):
     status: str = Field(default="active", max_length=16, sa_column_kwargs={"server_default": "active"})
     paused_until: datetime | None = None
     status_reason: str | None = Field(default=None, max_length=1000)
+    deleted_at: datetime | None = None  # DELETE keeps the row: its deliveries still name it
     last_success_at: datetime | None = None
     last_error: str | None = Field(default=None, max_length=1000)
     created_at: datetime = Field(default_factory=utcnow)
@@ -207,14 +237,19 @@ class CrmDelivery(SQLModel, table=True):
     """Transactional outbox: written with the charge; the worker sends it."""
 
     __tablename__ = "crm_deliveries"
-    __table_args__ = (Index("ix_delivery_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_delivery_due", "status", "next_attempt_at"),
+        Index("ix_deliveries_account_created", "account_id", "created_at", "id"),  # pages
+    )
     id: str = Field(primary_key=True, max_length=36)
     account_id: str = Field(foreign_key="accounts.id", index=True, max_length=36)
     connection_id: str = Field(foreign_key="crm_connections.id", max_length=36)
-    person_id: str = Field(foreign_key="people.id", max_length=36)
+    # None for an account event (a notification without a person, api.md "Notifications")
+    person_id: str | None = Field(default=None, foreign_key="people.id", max_length=36)
     payload: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     status: str = Field(default="pending", max_length=16)
-    attempts: int = 0
+    attempts: int = 0  # counted attempts: rate-limit waits and refused credentials are not counted
+    first_attempt_at: datetime | None = None  # CRM_GIVE_UP_AFTER counts from here
     last_error: str | None = Field(default=None, max_length=1000)
     external_id: str | None = Field(default=None, max_length=200)
     next_attempt_at: datetime = Field(default_factory=utcnow)
@@ -222,6 +257,20 @@ class CrmDelivery(SQLModel, table=True):
     lease_token: str | None = Field(default=None, max_length=36)  # who holds the lease; stale holders stop
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class CrmDeliveryAttempt(SQLModel, table=True):
+    """Every attempt at a delivery (GET /v1/crm/deliveries/<id>), including the ones that do not
+    count (a rate-limit wait, refused credentials): `counted` says which."""
+
+    __tablename__ = "crm_delivery_attempts"
+    __table_args__ = (Index("ix_delivery_attempts_delivery_id", "delivery_id", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: str = Field(foreign_key="crm_deliveries.id", max_length=36)
+    at: datetime = Field(default_factory=utcnow)
+    status_code: int | None = None
+    error: str | None = Field(default=None, max_length=1000)
+    counted: bool = True
 
 
 class IdempotencyKey(SQLModel, table=True):
@@ -244,6 +293,7 @@ class TrackedPerson(SQLModel, table=True):
     """R20: a person under contact tracking holds one tracking credit while `active`."""
 
     __tablename__ = "tracked_people"
+    __table_args__ = (Index("ix_tracked_account_since", "account_id", "since", "person_id"),)  # pages
     account_id: str = Field(foreign_key="accounts.id", primary_key=True, max_length=36)
     person_id: str = Field(foreign_key="people.id", primary_key=True, max_length=36)
     active: bool = True
@@ -304,14 +354,16 @@ class SavedSearchPerson(SQLModel, table=True):
 
 
 class Notification(SQLModel, table=True):
-    """R22: a tracked person's job change or promotion, for the account that tracks them."""
+    """R22: a tracked person's job change or promotion, for the account that tracks them; or an
+    account notice without a person (`crm_needs_reauth`, usage alerts) whose facts are in `detail`."""
 
     __tablename__ = "notifications"
     __table_args__ = (Index("ix_notifications_account_id_id", "account_id", "id"),)
     id: int | None = Field(default=None, primary_key=True)
     account_id: str = Field(foreign_key="accounts.id", max_length=36)
-    person_id: str = Field(foreign_key="people.id", max_length=36)
-    kind: str = Field(max_length=16)
+    person_id: str | None = Field(default=None, foreign_key="people.id", max_length=36)
+    kind: str = Field(max_length=32)
+    detail: dict | None = Field(default=None, sa_column=Column(JSON))
     before: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     after: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
@@ -341,3 +393,22 @@ class UploadRow(SQLModel, table=True):
     upload_id: str = Field(foreign_key="uploads.id", primary_key=True, max_length=36)
     seq: int = Field(primary_key=True)
     payload: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Erasure(SQLModel, table=True):
+    """R27: one operator erasure: when, and the opaque ids of the people it erased (never the values)."""
+
+    __tablename__ = "erasures"
+    id: str = Field(primary_key=True, max_length=36)
+    person_ids: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class Suppression(SQLModel, table=True):
+    """R27: a keyed hash (HMAC-SHA256 under SUPPRESSION_KEY) of an erased person's canonical LinkedIn
+    URL or of one of their emails; whatever would create or look up such a person finds nothing."""
+
+    __tablename__ = "suppressions"
+    value_hash: str = Field(primary_key=True, max_length=64)
+    erasure_id: str = Field(foreign_key="erasures.id", max_length=36)
+    created_at: datetime = Field(default_factory=utcnow)

@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
+from backend.domain.suppression import Suppressor
 from backend.persistence import statements
 from backend.persistence.sealed import Keyring
 
@@ -30,14 +31,26 @@ ATTEMPTS = 5
 
 class Store:
     """The database and the ports a use case may consult inside its transaction; `keyring` seals and
-    opens credentials stored in the database (persistence/sealed.py)."""
+    opens credentials stored in the database (persistence/sealed.py); `suppressor` hashes what an
+    erasure suppresses (domain/suppression.py, R27)."""
 
-    def __init__(self, engine: Engine, contacts=None, validator=None, keyring: Keyring | None = None):
+    def __init__(
+        self,
+        engine: Engine,
+        contacts=None,
+        validator=None,
+        keyring: Keyring | None = None,
+        suppressor: Suppressor | None = None,
+    ):
         self.engine = engine
         self.contacts = contacts
         self.validator = validator
         self.keyring = keyring
+        self.suppressor = suppressor
         self.writer = WriterQueue(engine.url.database) if engine.dialect.name == "sqlite" else None
+        # called after a commit with what it charged (UnitOfWork.charges): the credits metric, kept
+        # off the charging transaction (backend/observe/metrics.py)
+        self.on_charges: Callable[[list], None] | None = None
 
     def run(self, fn: Callable[[UnitOfWork], T], attempts: int = ATTEMPTS, write: bool = True) -> T:
         return run(self, fn, attempts, write)
@@ -89,8 +102,10 @@ class UnitOfWork:
         self.contacts = store.contacts
         self.validator = store.validator
         self.keyring = store.keyring
+        self.suppressor = store.suppressor
         self.dialect = self.engine.dialect.name
         self._session: Session | None = None
+        self.charges: list[tuple[str, str, int]] = []  # (credit type, action, milli-credits) charged
 
     def __enter__(self) -> UnitOfWork:
         if self.writer:
@@ -156,7 +171,9 @@ def run(store: Store, fn: Callable[[UnitOfWork], T], attempts: int = ATTEMPTS, w
             with UnitOfWork(store, write) as uow:
                 result = fn(uow)
                 uow.commit()
-                return result
+            if uow.charges and store.on_charges:
+                store.on_charges(uow.charges)
+            return result
         except DBAPIError as exc:
             if attempt == attempts or not is_transient(exc):
                 raise

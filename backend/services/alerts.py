@@ -88,7 +88,7 @@ def levels(uow: UnitOfWork, account_id: str) -> dict:
         .order_by(LEVELS.c.credit_type, LEVELS.c.level.desc())
     )
     for credit_type, level in rows:
-        out[credit_type].append(render(level))
+        out[credit_type].append(level)  # milli-credits: the schema renders them
     return out
 
 

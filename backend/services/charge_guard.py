@@ -275,6 +275,7 @@ def _draw(uow, actor, action, credit_type, items, balance_now, reserved, now) ->
     if total > reserved[credit_type]:
         raise InsufficientCredits(str(credit_type), total, reserved[credit_type])
     reserved[credit_type] -= total
+    uow.charges.append((str(credit_type), action, total))
     rows = [_entry(actor, credit_type, total, balance_now + total, f"{action}_reserve_applied", None, now)]
     running = balance_now + total
     for w in items:
@@ -310,6 +311,7 @@ def _debit(
         available = balances(uow, actor.account_id)[credit_type]
         raise InsufficientCredits(str(credit_type), total, available)
     user_limits.count(uow, actor.user_id, credit_type, total, now)  # R24, under the same lock
+    uow.charges.append((str(credit_type), action, total))
     running = after + total
     rows = []
     for w in items:
@@ -396,6 +398,7 @@ def hold_tracking(uow: UnitOfWork, actor: Actor, person_ids: list[str]) -> tuple
             insert(TRACKED),
             [{"account_id": actor.account_id, "person_id": p, "active": True, "since": now} for p in fresh],
         )
+    uow.charges.append((str(CreditType.TRACKING), "tracking_hold", total))
     running, rows = after + total, []
     for p in new:
         running -= TRACKING_HOLD

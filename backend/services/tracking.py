@@ -3,26 +3,18 @@ the account when a tracked person changes company or title."""
 
 from __future__ import annotations
 
-import uuid
-
 from sqlalchemy import insert, select
 
 from backend.domain.credits import CreditType
 from backend.domain.errors import InvalidInput
 from backend.domain.reasons import Reason, ReasonCode
 from backend.domain.rules import TRACKING_HOLD
-from backend.persistence.tables import (
-    CrmConnection,
-    CrmDelivery,
-    DirectoryEntry,
-    Notification,
-    TrackedPerson,
-    utcnow,
-)
+from backend.persistence.tables import DirectoryEntry, Notification, TrackedPerson, utcnow
 from backend.persistence.unit_of_work import UnitOfWork
-from backend.services import charge_guard, people
+from backend.services import charge_guard, notices, people
 from backend.services.charge_guard import Actor
 from backend.services.credit_report import report
+from backend.services.pages import FIRST, Order, PageRequest, keyset
 from backend.services.people import PEOPLE, PersonRef
 
 TRACKED = TrackedPerson.__table__
@@ -30,6 +22,8 @@ NOTIFICATIONS = Notification.__table__
 DIRECTORY = DirectoryEntry.__table__
 WATCHED = ("company", "title")
 TRACKING_FILE_ROWS = 10_000
+TRACKED_ORDER = Order("tracking", TRACKED.c.since, TRACKED.c.person_id)
+NOTIFICATION_ORDER = Order("notifications", NOTIFICATIONS.c.id, descending=True)
 
 
 def track(uow: UnitOfWork, actor: Actor, refs: list[PersonRef]) -> dict:
@@ -89,8 +83,10 @@ def _result(person, reason: Reason) -> dict:
     }
 
 
-def tracked(uow: UnitOfWork, actor: Actor) -> list[dict]:
-    rows = uow.execute(
+def tracked(uow: UnitOfWork, actor: Actor, page: PageRequest = FIRST) -> dict:
+    """Oldest tracking first (since, then person id); tracking someone again after disabling them
+    starts it anew, so they move to the end."""
+    stmt = (
         select(
             PEOPLE.c.id,
             PEOPLE.c.linkedin_url,
@@ -102,19 +98,19 @@ def tracked(uow: UnitOfWork, actor: Actor) -> list[dict]:
         .join(TRACKED, TRACKED.c.person_id == PEOPLE.c.id)
         .outerjoin(DIRECTORY, DIRECTORY.c.linkedin_url == PEOPLE.c.linkedin_url)
         .where(TRACKED.c.account_id == actor.account_id, TRACKED.c.active.is_(True))
-        .order_by(TRACKED.c.since, PEOPLE.c.id)
-    ).all()
-    return [
-        {
-            "person_id": r.id,
-            "linkedin_url": r.linkedin_url,
-            "full_name": r.full_name,
-            "company": r.company,
-            "title": r.title,
-            "since": r.since,
-        }
-        for r in rows
-    ]
+    )
+    return keyset(uow, stmt, TRACKED_ORDER, (actor.account_id,), page).json("tracked", _tracked_json)
+
+
+def _tracked_json(r) -> dict:
+    return {
+        "person_id": r.id,
+        "linkedin_url": r.linkedin_url,
+        "full_name": r.full_name,
+        "company": r.company,
+        "title": r.title,
+        "since": r.since,
+    }
 
 
 def notify_changes(uow: UnitOfWork, changes: dict[str, tuple[dict, dict]]) -> int:
@@ -145,71 +141,9 @@ def notify_changes(uow: UnitOfWork, changes: dict[str, tuple[dict, dict]]) -> in
                 "created_at": now,
             }
         )
-        events.append(
-            (
-                account_id,
-                person_id,
-                {
-                    "event": f"contact.{kind}",
-                    "data": {"person_id": person_id, "linkedin_url": url, "before": before, "after": after},
-                },
-            )
-        )
+        data = {"person_id": person_id, "linkedin_url": url, "before": before, "after": after}
+        events.append(notices.Event(account_id, f"contact.{kind}", data, person_id))
     if rows:
         uow.execute(insert(NOTIFICATIONS), rows)
-        _queue_events(uow, events, now)
+        notices.queue_events(uow, events, now)
     return len(rows)
-
-
-def _queue_events(uow: UnitOfWork, events: list, now) -> None:
-    accounts = {a for a, _, _ in events}
-    hooks = uow.execute(
-        select(CrmConnection.id, CrmConnection.account_id).where(
-            CrmConnection.account_id.in_(accounts), CrmConnection.kind == "webhook"
-        )
-    ).all()
-    by_account: dict[str, list[str]] = {}
-    for cid, account_id in hooks:
-        by_account.setdefault(account_id, []).append(cid)
-    rows = [
-        {
-            "id": str(uuid.uuid4()),
-            "account_id": a,
-            "connection_id": cid,
-            "person_id": pid,
-            "payload": payload,
-            "status": "pending",
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for a, pid, payload in events
-        for cid in by_account.get(a, [])
-    ]
-    if rows:
-        uow.execute(insert(CrmDelivery.__table__), rows)
-
-
-def notifications(uow: UnitOfWork, actor: Actor, limit: int, cursor: int | None) -> dict:
-    stmt = select(NOTIFICATIONS, PEOPLE.c.linkedin_url).join(PEOPLE, PEOPLE.c.id == NOTIFICATIONS.c.person_id)
-    stmt = stmt.where(NOTIFICATIONS.c.account_id == actor.account_id)
-    if cursor:
-        stmt = stmt.where(NOTIFICATIONS.c.id < cursor)
-    rows = uow.execute(stmt.order_by(NOTIFICATIONS.c.id.desc()).limit(limit + 1)).all()
-    page = rows[:limit]
-    return {
-        "notifications": [
-            {
-                "id": str(r.id),
-                "kind": r.kind,
-                "person_id": r.person_id,
-                "linkedin_url": r.linkedin_url,
-                "before": r.before,
-                "after": r.after,
-                "created_at": r.created_at,
-            }
-            for r in page
-        ],
-        "next_cursor": str(page[-1].id) if len(rows) > limit else None,
-    }

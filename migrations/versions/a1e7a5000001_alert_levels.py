@@ -1,7 +1,7 @@
 """alert_levels: R25 account balance levels that alert
 
 Revision ID: a1e7a5000001
-Revises: 0a0700000001
+Revises: 4e1500000001
 """
 
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import sqlmodel
 from alembic import op
 
 revision = "a1e7a5000001"
-down_revision = "0a0700000001"
+down_revision = "4e1500000001"
 branch_labels = None
 depends_on = None
 

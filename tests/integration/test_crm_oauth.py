@@ -9,7 +9,6 @@ import logging
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -27,12 +26,6 @@ from tests.fake_vendors import CLIENTS, FakeVendors
 PUBLIC_URL = "https://leads.example.com"
 REDIRECT_URI = f"{PUBLIC_URL}/v1/crm/oauth/callback"
 KINDS = ("hubspot", "salesforce", "pipedrive")
-
-
-def _lifecycle_merged() -> bool:
-    """The "lifecycle" work sets needs_reauth on a refused refresh and holds deliveries meanwhile."""
-    backend = Path(__file__).resolve().parents[2] / "backend"
-    return any('"needs_reauth"' in p.read_text() for p in backend.rglob("*.py"))
 
 
 class Clock:
@@ -277,7 +270,8 @@ def test_a_token_still_refused_after_one_refresh_is_auth_refused_without_a_loop(
     assert len(fake.grants("salesforce", "refresh_token")) == 1
     assert len(fake.api_calls("salesforce", 401)) == 2
     [delivery] = deliveries(client)
-    assert delivery["status"] != "delivered" and delivery["attempts"] == 1
+    assert (delivery["status"], delivery["attempts"]) == ("pending", 0)  # held, the wait not counted
+    assert stored(app, connection_id).status == "needs_reauth"
 
 
 def test_two_workers_on_an_expired_hubspot_token_refresh_once_and_both_deliver(api, app, fake, clock):
@@ -384,11 +378,6 @@ def test_reauthorize_renews_the_same_connection_and_its_pending_deliveries_go_ou
     assert other.post(f"/v1/crm/connections/{connection_id}/reauthorize", {}).status_code == 404
 
 
-@pytest.mark.xfail(
-    not _lifecycle_merged(),
-    reason="needs the lifecycle branch: needs_reauth and held deliveries",
-    strict=True,
-)
 def test_refused_refresh_holds_deliveries_until_reauthorized_then_delivers_without_a_second_charge(
     api, app, fake, clock
 ):

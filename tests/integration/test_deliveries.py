@@ -53,7 +53,11 @@ def drain(sender, clock, rounds=20, step=3600):
 
 
 def delivery(store, actor, delivery_id):
-    return next(d for d in store.run(lambda uow: crm.deliveries(uow, actor, None)) if d["id"] == delivery_id)
+    return next(
+        d
+        for d in store.run(lambda uow: crm.deliveries(uow, actor, None))["deliveries"]
+        if d["id"] == delivery_id
+    )
 
 
 def test_r11_lead_arrives_once_after_two_failures_same_webhook_id(store, world, receiver, db_url):
@@ -73,15 +77,21 @@ def test_r11_lead_arrives_once_after_two_failures_same_webhook_id(store, world, 
     assert json.loads(last["body"])["data"]["phone"] is None  # R11: no phone the account does not hold
 
 
-def test_retryable_failures_end_dead_after_the_configured_attempts(store, world, db_url):
+def test_retryable_failures_end_dead_only_after_the_attempts_and_the_give_up_time(store, world, db_url):
+    """api.md "Flow control": dead after CRM_MAX_ATTEMPTS failed attempts AND no sooner than
+    CRM_GIVE_UP_AFTER after the first; the spent attempts wait for that time to try once more."""
     always_down = Receiver(fail_first=100, status=503)
     try:
         actor, _, delivery_id = export(store, world, always_down.url)
         clock = Clock()
-        sender = DeliverySender(store, app_settings(db_url, crm_max_attempts=4), clock=clock)
-        drain(sender, clock)
+        settings = app_settings(db_url, crm_max_attempts=4, crm_give_up_after=86_400)
+        sender = DeliverySender(store, settings, clock=clock)
+        drain(sender, clock, rounds=10)  # ten hours: the four attempts are spent, the day is not
+        waiting = delivery(store, actor, delivery_id)
+        assert (waiting["status"], waiting["attempts"], len(always_down.attempts)) == ("pending", 4, 4)
+        drain(sender, clock, rounds=15)  # past the day since the first attempt
         final = delivery(store, actor, delivery_id)
-        assert (final["status"], final["attempts"], len(always_down.attempts)) == ("dead", 4, 4)
+        assert (final["status"], final["attempts"], len(always_down.attempts)) == ("dead", 5, 5)
         assert "503" in final["last_error"]
     finally:
         always_down.close()
@@ -100,20 +110,23 @@ def test_backoff_waits_before_the_next_attempt(store, world, receiver, db_url):
 def test_permanent_failure_is_failed_with_the_message_and_retry_requeues_without_charging(
     store, world, db_url
 ):
-    refusing = Receiver(fail_first=1, status=410)
+    refusing = Receiver(fail_first=1, status=308)  # a moved URL: 410 pauses instead
     try:
         actor, conn, delivery_id = export(store, world, refusing.url)
         clock = Clock()
         sender = DeliverySender(store, app_settings(db_url), clock=clock)
         drain(sender, clock, rounds=3)
         failed = delivery(store, actor, delivery_id)
-        assert failed["status"] == "failed" and "410" in failed["last_error"]
-        health = store.run(lambda uow: crm.all_connections(uow, actor))[0]
+        assert failed["status"] == "failed" and "308" in failed["last_error"]
+        health = store.run(lambda uow: crm.all_connections(uow, actor))["connections"][0]
         assert health["last_error"] and health["last_success_at"] is None
         store.run(lambda uow: crm.retry(uow, actor, delivery_id))
         drain(sender, clock, rounds=2)
         assert delivery(store, actor, delivery_id)["status"] == "delivered"
-        assert store.run(lambda uow: crm.all_connections(uow, actor))[0]["last_success_at"] is not None
+        assert (
+            store.run(lambda uow: crm.all_connections(uow, actor))["connections"][0]["last_success_at"]
+            is not None
+        )
         balance = store.run(lambda uow: charge_guard.balances(uow, actor.account_id))[CreditType.EMAIL]
         assert balance == 99 * MILLI
     finally:

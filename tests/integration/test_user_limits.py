@@ -38,10 +38,10 @@ def test_r24_50_racing_charges_by_a_user_with_10_left_charge_10_and_the_teammate
     assert {(e.limit_milli, e.used_milli, e.required_milli) for e in errors} == {
         (10 * MILLI, 10 * MILLI, MILLI)
     }
-    assert counts(store, admin) == (90, 10, 10, 0)
+    assert counts(store, admin) == (90, 10, 10, 2)  # two deliveries: the 75 % and 100 % alerts (R25)
     for u in urls[50:]:  # the teammate without a limit goes on
         store.run(lambda uow, u=u: extension.add_to_list(uow, admin, lid, ref(u)))
-    assert counts(store, admin) == (85, 15, 15, 0)
+    assert counts(store, admin) == (85, 15, 15, 2)
     assert store.run(lambda uow: user_limits.of_user(uow, member.user_id, utcnow())) == {
         CreditType.EMAIL: (10 * MILLI, 10 * MILLI)
     }

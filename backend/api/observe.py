@@ -1,0 +1,59 @@
+"""Per request (api.md "Request ids", "Operations"): the request id, one JSON log line, and the
+request metrics. Wired first in create_app(), so a preflight or a 401 is seen too; `/metrics` counts
+here like any route and adds no work of its own."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from flask import Flask, g, request
+
+from backend.observe import metrics
+
+log = logging.getLogger("leadledger.request")
+HEADER = "X-Request-ID"
+_PRINTABLE = re.compile(r"[\x20-\x7e]{1,128}")  # printable ASCII; a control character or more is replaced
+
+
+def _begin() -> None:
+    """The caller's id when it is 1–128 printable ASCII characters; anything else is replaced (a
+    header value with control characters would be written into logs and answers as sent)."""
+    g.started = time.perf_counter()
+    sent = request.headers.get(HEADER, "")
+    g.request_id = sent if _PRINTABLE.fullmatch(sent) else uuid.uuid4().hex
+
+
+def _finish(response):
+    route = request.url_rule.rule if request.url_rule else "unmatched"
+    elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+    status = response.status_code
+    response.headers[HEADER] = g.get("request_id") or uuid.uuid4().hex
+    metrics.REQUESTS.labels(route, request.method, str(status)).inc()
+    metrics.LATENCY.labels(route).observe(elapsed)
+    if status == 402:
+        credit_type = (response.get_json(silent=True) or {}).get("credit_type", "")
+        metrics.INSUFFICIENT.labels(route, str(credit_type)).inc()
+    actor = g.get("actor")
+    log.info(
+        "request",
+        extra={
+            "request_id": response.headers[HEADER],
+            "method": request.method,
+            "route": route,
+            "status": status,
+            "duration_ms": round(elapsed * 1000, 2),
+            "account_id": actor.account_id if actor else None,
+            "user_id": actor.user_id if actor else None,
+        },
+    )
+    return response
+
+
+def install(app: Flask) -> None:
+    """Before every other hook (registered first) and after every other one (after_request hooks
+    run in reverse order of registration): the id and the clock cover the whole request."""
+    app.before_request(_begin)
+    app.after_request(_finish)

@@ -1,0 +1,1 @@
+"""Operations (api.md "Operations"): JSON logs, Prometheus metrics, readiness."""

@@ -1,0 +1,27 @@
+"""One JSON object per log line on stderr (api.md "Operations"), for the server and the worker.
+
+What is logged is chosen where it is logged: ids, routes, statuses, kinds and outcomes — never a
+token, secret, email or phone (SQL errors carry no bound parameters: persistence/db.py)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from pythonjsonlogger.json import JsonFormatter
+
+FIELDS = "%(levelname)s %(name)s %(message)s"
+
+
+def configure(level: int = logging.INFO) -> None:
+    """Send the root logger's records to stderr as JSON (once per process)."""
+    root = logging.getLogger()
+    if any(getattr(h, "leadledger_json", False) for h in root.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        JsonFormatter(FIELDS, rename_fields={"levelname": "level", "name": "logger"}, timestamp="time")
+    )
+    handler.leadledger_json = True
+    root.addHandler(handler)
+    root.setLevel(level)
