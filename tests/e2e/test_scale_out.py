@@ -156,6 +156,8 @@ def test_two_servers_on_one_database_and_queue_charge_and_deliver_exactly_once(c
 
 
 def _race_and_check(servers: list[Server], store, receiver: Receiver) -> None:
+    for server in servers:  # each sees the shared database and the shared queue
+        assert server.call("GET", "/readyz", ADMIN).status_code == 200
     account_id, token, urls, list_id, conn_id = setup(servers[0], receiver.url)
     actions = [
         ("/v1/extension/reveal", lambda url: {"linkedin_url": url}),
@@ -166,8 +168,13 @@ def _race_and_check(servers: list[Server], store, receiver: Receiver) -> None:
             lambda url: {"linkedin_url": url, "list_id": list_id, "connection_id": conn_id},
         ),
     ]
-    # each person's four actions side by side, alternating servers: they are in flight together
-    calls = [(i % 2, url, path, body(url)) for url in urls for i, (path, body) in enumerate(actions)]
+    # each person's four actions side by side, so they are in flight together, two on each server
+    # (which two alternates from person to person)
+    calls = [
+        ((i + n) % 2, url, path, body(url))
+        for n, url in enumerate(urls)
+        for i, (path, body) in enumerate(actions)
+    ]
     barrier = threading.Barrier(THREADS)
 
     def call(c):
