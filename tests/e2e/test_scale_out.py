@@ -10,6 +10,8 @@ import threading
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import requests
@@ -81,35 +83,37 @@ def queue_name():
     client.close()
 
 
-@pytest.fixture
-def cluster(db_url, store, queue_name, tmp_path):
-    """Two servers (2 gunicorn processes × 4 threads each) and a worker per server, all sharing the
-    database and the queue; every process is killed in teardown."""
-    redis_url, name = queue_name
-    shared = dict(REDIS_URL=redis_url, QUEUE_NAME=name, METRICS_TOKEN=METRICS_TOKEN, CRM_BACKOFF_BASE=0.2)
+@contextmanager
+def two_servers(db_url: str, tmp_path: Path, with_workers: bool, **env):
+    """Two servers (2 gunicorn processes × 4 threads each), each with its own metrics directory and,
+    `with_workers`, its own job worker counting into it; every process is killed on the way out."""
     procs = []
     try:
         with ThreadPoolExecutor(2) as pool:  # boot both at once: each may take long on a loaded machine
-            started = list(
-                pool.map(
-                    lambda n: start_server(
-                        db_url, tmp_path / f"server{n}.log", workers=2, threads=4, **shared
-                    ),
-                    (1, 2),
-                )
-            )
-        procs += [p for p, _ in started]
-        for n in (1, 2):
-            metrics_dir = tmp_path / f"server{n}-metrics"  # start_server's: the worker counts there too
-            procs.append(
-                start_worker(
-                    db_url, tmp_path / f"worker{n}.log", PROMETHEUS_MULTIPROC_DIR=metrics_dir, **shared
-                )
-            )
-        yield [Server(base) for _, base in started]
+            futures = [
+                pool.submit(start_server, db_url, tmp_path / f"server{n}.log", workers=2, threads=4, **env)
+                for n in (1, 2)
+            ]
+        procs += [f.result()[0] for f in futures if f.exception() is None]
+        bases = [f.result()[1] for f in futures]  # the first failure is raised here, after the kills below
+        if with_workers:
+            for n in (1, 2):
+                metrics_dir = tmp_path / f"server{n}-metrics"  # start_server's: the worker counts there too
+                log = tmp_path / f"worker{n}.log"
+                procs.append(start_worker(db_url, log, PROMETHEUS_MULTIPROC_DIR=metrics_dir, **env))
+        yield [Server(base) for base in bases]
     finally:
         for proc in procs:
             kill(proc)
+
+
+@pytest.fixture
+def cluster(db_url, store, queue_name, tmp_path):
+    """Two servers and a worker per server, all sharing the database and the queue."""
+    redis_url, name = queue_name
+    env = dict(REDIS_URL=redis_url, QUEUE_NAME=name, METRICS_TOKEN=METRICS_TOKEN, CRM_BACKOFF_BASE=0.2)
+    with two_servers(db_url, tmp_path, with_workers=True, **env) as servers:
+        yield servers
 
 
 def setup(server: Server, receiver_url: str) -> tuple[str, str, list[str], str, str]:
