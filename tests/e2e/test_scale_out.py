@@ -68,16 +68,16 @@ def total(families: dict, family: str, **labels) -> float:
 
 
 @pytest.fixture
-def queue_name():
-    """A Redis queue of this test's own; its keys (huey's `huey.<what>.<name>`, and only those) are
-    removed afterwards."""
+def shared_redis():
+    """Redis, and a queue name of this test's own: its keys (huey's `huey.<what>.<name>`, the rate
+    limits' under `<name>:ratelimit`), and only those, are removed afterwards."""
     import redis
 
     url = redis_or_skip()
     name = "ll-scale-" + uuid.uuid4().hex[:8]
     yield url, name
     client = redis.Redis.from_url(url)
-    keys = list(client.scan_iter(f"huey.*.{name}"))
+    keys = list(client.scan_iter(f"*{name}*", count=1000))
     if keys:
         client.delete(*keys)
     client.close()
@@ -108,9 +108,9 @@ def two_servers(db_url: str, tmp_path: Path, with_workers: bool, **env):
 
 
 @pytest.fixture
-def cluster(db_url, store, queue_name, tmp_path):
+def cluster(db_url, store, shared_redis, tmp_path):
     """Two servers and a worker per server, all sharing the database and the queue."""
-    redis_url, name = queue_name
+    redis_url, name = shared_redis
     env = dict(REDIS_URL=redis_url, QUEUE_NAME=name, METRICS_TOKEN=METRICS_TOKEN, CRM_BACKOFF_BASE=0.2)
     with two_servers(db_url, tmp_path, with_workers=True, **env) as servers:
         yield servers
