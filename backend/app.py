@@ -1,4 +1,5 @@
-"""The app factory: configuration, the store, CORS, auth, idempotency, blueprints, errors, CLI.
+"""The app factory: configuration, the store, CORS, auth, rate limits, idempotency, blueprints,
+errors, CLI.
 Nothing is built at import time."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from adapters.validation.local import LocalEmailValidator
 from backend import cli, server_secrets
 from backend.api import (
     admin,
+    api_keys,
     auth,
     credits,
     crm,
@@ -27,6 +29,7 @@ from backend.api import (
     me,
     observe,
     operations,
+    rate_limits,
     searcher,
     tracking,
     uploads,
@@ -53,6 +56,7 @@ BLUEPRINTS = (
     uploads.blp,
     tracking.blp,
     users.blp,
+    api_keys.blp,
 )
 CORS_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key"]
 EXPOSED_HEADERS = [
@@ -138,6 +142,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         load_provider(settings.contact_provider, settings.database_url),
         email_validator(settings),
         keyring=keyring,
+        suppressor=server_secrets.suppressor(settings),
     )
     store.on_charges = metrics.charges_committed
     app.extensions["store"] = store
@@ -157,6 +162,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.before_request(_answer_preflight)
     app.before_request(limits.apply_body_limit)
     app.before_request(auth.authenticate)
+    rate_limits.install(app, settings)  # counts the caller named by auth (or its address); may 429
+    app.before_request(auth.refuse)  # a bad token's 401 comes after its request was counted
     app.before_request(_json_bodies_only)
     app.before_request(idempotency.claim)
     app.after_request(idempotency.remember)

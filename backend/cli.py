@@ -25,6 +25,9 @@ def db_upgrade():
     if not settings.secret_keys:  # embedded: PostgreSQL refused to start without them (server_secrets.py)
         path = server_secrets.key_file(settings, "SECRET_KEYS")
         click.echo(f"SECRET_KEYS unset: CRM credentials are sealed with the key kept in {path}")
+    if not settings.suppression_key:
+        path = server_secrets.key_file(settings, "SUPPRESSION_KEY")
+        click.echo(f"SUPPRESSION_KEY unset: erasures are remembered under the key kept in {path}; back it up")
 
 
 @db.command("revision")

@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from limits import parse_many
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -49,6 +51,22 @@ def _base_url(env, name: str) -> str | None:
     return value.rstrip("/")
 
 
+def _rate_limits(env, name: str, default: str) -> str:
+    """RATE_LIMIT / RATE_LIMIT_BULK: one or more limits such as `50/second;2000/minute` (api.md "Rate
+    limits"), parsed by the limiter's own parser here, so that a bad value refuses to start naming
+    the variable instead of failing on the first request."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        parsed = parse_many(raw)
+    except ValueError:
+        parsed = []
+    if not parsed or any(item.amount < 1 for item in parsed):
+        raise ValueError(f"{name}={raw!r}: expected limits such as 50/second;2000/minute (at least 1 each)")
+    return raw
+
+
 def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -78,6 +96,10 @@ class Settings:
     contact_provider: str = "directory"
     crm_allow_private_networks: bool = False
     idempotency_ttl_hours: int = 24
+    # api.md "Rate limits": per API key (else per client address), moving window; the bulk and upload
+    # routes (backend/api/limits.py) count against RATE_LIMIT_BULK as well (backend/api/rate_limits.py)
+    rate_limit: str = "50/second;2000/minute"
+    rate_limit_bulk: str = "5/second;100/minute"
     crm_max_attempts: int = 8
     crm_backoff_base: float = 2.0  # seconds; doubled per attempt, with full jitter
     crm_backoff_cap: float = 3600.0
@@ -97,6 +119,10 @@ class Settings:
     # api.md "Secrets at rest": Fernet keys, the first seals, all open (backend/server_secrets.py);
     # unset and embedded, a key is made once under var_dir
     secret_keys: tuple[str, ...] = ()
+    # R27: the key of the erasure suppression hashes (backend/server_secrets.py); never rotated
+    suppression_key: tuple[str, ...] = ()
+    # retention (backend/services/retention.py): finished jobs' per-lead results are removed after this
+    job_result_retention_days: float = 30.0
     var_dir: str = str(ROOT / "var")
     # api.md "OAuth 2 connect": where the server is reached (callback: <PUBLIC_URL>/v1/crm/oauth/callback)
     # and the operator's app per vendor; <KIND>_OAUTH_BASE_URL replaces the vendor's real hosts
@@ -128,6 +154,8 @@ class Settings:
             metrics_token=env.get("METRICS_TOKEN") or None,
             cors_origins=_origins(env.get("CORS_ORIGINS")),
             redis_url=env.get("REDIS_URL") or None,
+            rate_limit=_rate_limits(env, "RATE_LIMIT", defaults.rate_limit),
+            rate_limit_bulk=_rate_limits(env, "RATE_LIMIT_BULK", defaults.rate_limit_bulk),
             contact_provider=env.get("CONTACT_PROVIDER") or defaults.contact_provider,
             crm_max_attempts=_number(env, "CRM_MAX_ATTEMPTS", int, defaults.crm_max_attempts),
             crm_backoff_base=_number(env, "CRM_BACKOFF_BASE", float, defaults.crm_backoff_base),
@@ -143,6 +171,10 @@ class Settings:
             email_validator_key=env.get("EMAIL_VALIDATOR_KEY") or None,
             crm_allow_private_networks=_flag(env.get("CRM_ALLOW_PRIVATE_NETWORKS")),
             secret_keys=comma_separated(env.get("SECRET_KEYS")),
+            suppression_key=comma_separated(env.get("SUPPRESSION_KEY")),
+            job_result_retention_days=_number(
+                env, "JOB_RESULT_RETENTION_DAYS", float, defaults.job_result_retention_days
+            ),
             public_url=_base_url(env, "PUBLIC_URL"),
             **{
                 f"{kind}_{key}": (_base_url if key == "oauth_base_url" else _text)(

@@ -9,7 +9,7 @@ import random
 
 from backend.config import ROOT
 from backend.domain.credits import MILLI, CreditType
-from backend.services import accounts, directory
+from backend.services import accounts, api_keys, directory
 
 FIRST = [
     "Ana",
@@ -120,7 +120,7 @@ def seed(store, n: int, token_file=TOKEN_FILE) -> tuple[str, str]:
     store.run(lambda uow: directory.import_people(uow, rows))
     sample = next(r["linkedin_url"] for r in rows if r.get("email") and r.get("phone"))
     kept = token_file.read_text().strip() if token_file.exists() else None
-    if kept and store.run(lambda uow: accounts.actor_for_token(uow, kept), write=False):
+    if kept and store.run(lambda uow: api_keys.authenticate(uow, kept), write=False):
         return kept, sample
     grants = {CreditType.EMAIL: 100 * MILLI, CreditType.PHONE: 20 * MILLI, CreditType.TRACKING: 10 * MILLI}
     account = store.run(

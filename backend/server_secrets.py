@@ -5,7 +5,7 @@ start: several hosts share that database, and a key each made for itself would s
 cannot open. Embedded (SQLite, one host), a missing one is made once in a file under var/ (mode
 0600, named after the variable) and read from there afterwards, so `make run` works on a fresh
 clone and keeps working across restarts. The file holds what the variable would (comma separated).
-Any later server secret (SUPPRESSION_KEY, say) is one more `server_secret` call."""
+SUPPRESSION_KEY (R27) is another."""
 
 from __future__ import annotations
 
@@ -16,12 +16,20 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from backend.config import Settings, comma_separated
+from backend.domain.suppression import Suppressor, new_suppression_key
 from backend.persistence.sealed import Keyring, new_key
 
 
 def keyring(settings: Settings) -> Keyring:
     """The keys that seal CRM credentials: SECRET_KEYS, else (embedded) var/secret_keys."""
     return Keyring(server_secret("SECRET_KEYS", settings.secret_keys, settings, new_key))
+
+
+def suppressor(settings: Settings) -> Suppressor:
+    """R27's hashing key: SUPPRESSION_KEY, else (embedded) var/suppression_key. Never rotated."""
+    return Suppressor(
+        server_secret("SUPPRESSION_KEY", settings.suppression_key, settings, new_suppression_key)[0]
+    )
 
 
 def server_secret(

@@ -30,6 +30,7 @@ from common import BENCH_KEY, database  # noqa: E402
 from adapters.contacts.directory import DirectoryProvider  # noqa: E402
 from backend.config import Settings  # noqa: E402
 from backend.domain.credits import MILLI, CreditType  # noqa: E402
+from backend.domain.suppression import Suppressor, new_suppression_key  # noqa: E402
 from backend.jobs.runner import run_job  # noqa: E402
 from backend.jobs.worker import settle_heap  # noqa: E402
 from backend.persistence.db import make_engine  # noqa: E402
@@ -40,7 +41,7 @@ from backend.services.charge_guard import Actor  # noqa: E402
 
 
 def world(url: str, n: int, credits: int):
-    store = Store(make_engine(url), DirectoryProvider(url))
+    store = Store(make_engine(url), DirectoryProvider(url), suppressor=Suppressor(new_suppression_key()))
     rows = [
         {
             "linkedin_url": f"https://www.linkedin.com/in/bulk-{i}",

@@ -20,6 +20,7 @@ ADMIN = "bench-admin"
 PG_SERVER = os.environ.get("BENCH_PG_SERVER", "postgresql+psycopg://postgres@127.0.0.1:5432")
 PY = sys.executable
 BENCH_KEY = Fernet.generate_key().decode()  # SECRET_KEYS of the server and worker a bench starts
+BENCH_RATE_LIMIT = "1000000/second"
 
 
 @contextmanager
@@ -44,8 +45,17 @@ def database(engine: str):
 
 
 def env(url: str) -> dict:
+    """The servers, workers and in-process apps a bench starts: rate limits (api.md) far above any
+    bench's load, so that a bench measures the work and not 429s (the limiter's storage call is
+    still made on every request)."""
     e = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "CORS_ORIGINS")}
-    e.update(DATABASE_URL=url, CREDITS_ADMIN_TOKEN=ADMIN, SECRET_KEYS=BENCH_KEY)
+    e.update(
+        DATABASE_URL=url,
+        CREDITS_ADMIN_TOKEN=ADMIN,
+        SECRET_KEYS=BENCH_KEY,
+        RATE_LIMIT=BENCH_RATE_LIMIT,
+        RATE_LIMIT_BULK=BENCH_RATE_LIMIT,
+    )
     return e
 
 

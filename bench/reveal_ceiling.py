@@ -2,7 +2,8 @@
 written with nothing but Flask routes and raw SQL on the driver, against our own migrated schema, under
 the same gunicorn (2 workers x 8 threads unless told) and the same wrk load, in the same run as ours.
 
-  (a) GET /v1/me: the bearer token hashed and looked up, a JSON answer;
+  (a) GET /v1/me: the bearer token hashed and its key looked up (revoked? expired? its user removed?),
+      a JSON answer;
   (c) POST /v1/extension/reveal of a new lead: the token, the JSON body, the person and what the account
       holds of them, the directory lookup, then one write transaction (person, unlock insert-if-absent,
       conditional debit, ledger row, balances) and the JSON answer with `credits`.
@@ -35,7 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 URL_ENV = "CEILING_DATABASE_URL"
 MILLI = 1000
 SQL = {  # {p}: the driver's parameter mark
-    "TOKEN": "SELECT id, account_id FROM users WHERE token_hash = {p}",
+    "TOKEN": (  # the key with its revocation, expiry and user, as every request of ours reads it
+        "SELECT k.user_id, k.account_id FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.hash = {p}"
+        " AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > CURRENT_TIMESTAMP)"
+        " AND u.deactivated_at IS NULL"
+    ),
     "PERSON": (
         "SELECT people.id, people.full_name, unlocks.kind, unlocks.value FROM people LEFT JOIN unlocks"
         " ON unlocks.person_id = people.id AND unlocks.account_id = {p} WHERE people.linkedin_url = {p}"

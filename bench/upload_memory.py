@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from adapters.contacts.directory import DirectoryProvider  # noqa: E402
 from backend.domain.credits import CreditType  # noqa: E402
+from backend.domain.suppression import Suppressor, new_suppression_key  # noqa: E402
 from backend.persistence import migrations  # noqa: E402
 from backend.persistence.db import make_engine  # noqa: E402
 from backend.persistence.unit_of_work import Store  # noqa: E402
@@ -52,7 +53,7 @@ def main() -> None:
         size_mb = os.path.getsize(path) / 2**20
         engine = make_engine(url)
         migrations.upgrade(engine)
-        store = Store(engine, DirectoryProvider(url))
+        store = Store(engine, DirectoryProvider(url), suppressor=Suppressor(new_suppression_key()))
         grants = {t: 0 for t in CreditType}
         made = store.run(lambda uow: accounts.create_account(uow, "bench", "b@x.example", grants))
         actor = Actor(made["id"], made["users"][0]["id"])

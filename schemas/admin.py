@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from schemas.common import CreditAmount, CreditType, LinkedInUrl
+from schemas.common import CreditAmount, CreditNumber, CreditType, LinkedInUrl
 
 NAME = validate.Length(min=1, max=200)
+ROLES = ("admin", "member")  # api.md "Roles"
 
 
 class Grants(Schema):
@@ -27,8 +28,8 @@ class UserSchema(Schema):
     role = fields.String()
     api_token = fields.String(
         metadata={
-            "description": "Shown once, at creation; only its hash is kept (an Idempotency-Key replay "
-            "answers without it)"
+            "description": "The user's first API key, shown once, at creation; only its hash is kept "
+            "(an Idempotency-Key replay answers without it)"
         }
     )
 
@@ -41,7 +42,7 @@ class AccountResponse(Schema):
 
 class CreateUserRequest(Schema):
     email = fields.Email(required=True)
-    role = fields.String(required=True, validate=validate.OneOf(["admin", "member"]))
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
 
 
 class GrantRequest(Schema):
@@ -57,8 +58,10 @@ class LedgerEntrySchema(Schema):
     id = fields.String()
     created_at = fields.DateTime()
     credit_type = fields.String()
-    amount = fields.Raw(metadata={"description": "Grants and releases positive, charges and holds negative"})
-    balance_after = fields.Raw()
+    amount = CreditNumber(
+        metadata={"description": "Grants and releases positive, charges and holds negative"}
+    )
+    balance_after = CreditNumber()
     action = fields.String()
     person_id = fields.String(allow_none=True)
     user_id = fields.String(allow_none=True)
@@ -87,3 +90,49 @@ class DirectoryImportRequest(Schema):
 class DirectoryImportResponse(Schema):
     created = fields.Integer()
     updated = fields.Integer()
+
+
+class ErasureRequest(Schema):
+    """R27: who is to be forgotten, by LinkedIn profile URL, email, or both (at least one)."""
+
+    linkedin_url = LinkedInUrl()
+    email = fields.Email(validate=validate.Length(max=320))
+
+    @validates_schema
+    def _one_at_least(self, data, **_):
+        if not data.get("linkedin_url") and not data.get("email"):
+            raise ValidationError("give linkedin_url, email or both", "linkedin_url")
+
+
+class ErasureResponse(Schema):
+    person_ids = fields.List(fields.String(), metadata={"description": "the erased people's opaque ids"})
+    unlocks_cleared = fields.Integer(metadata={"description": "unlock values cleared, in every account"})
+    list_leads_removed = fields.Integer()
+    deliveries_cancelled = fields.Integer(
+        metadata={"description": "CRM deliveries not yet sent, now never sent"}
+    )
+    suppressed = fields.Integer(metadata={"description": "suppression records made (keyed hashes)"})
+    already_erased = fields.Boolean(
+        metadata={"description": "true: every value given was erased before; counts are zero"}
+    )
+
+
+class ErasuresQuery(Schema):
+    class Meta:
+        unknown = RAISE
+
+    cursor = fields.String(
+        validate=validate.Length(max=200), metadata={"description": "`next_cursor` of the previous page"}
+    )
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class ErasureSchema(Schema):
+    id = fields.String()
+    created_at = fields.DateTime()
+    person_ids = fields.List(fields.String())
+
+
+class ErasuresResponse(Schema):
+    erasures = fields.List(fields.Nested(ErasureSchema), metadata={"description": "newest first"})
+    next_cursor = fields.String(allow_none=True)

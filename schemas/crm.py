@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from backend.services.crm import CONNECTION_STATUSES, DELIVERY_STATUSES
+from schemas.common import PageQuery, page_schema
 from schemas.extension import DeliverySchema
 
 
@@ -69,16 +70,22 @@ class ConnectionSchema(Schema):
     )
 
 
-class ConnectionsResponse(Schema):
-    connections = fields.List(fields.Nested(ConnectionSchema))
+ConnectionsResponse = page_schema(
+    "ConnectionsPage", "connections", ConnectionSchema, "oldest first (by created_at, then id)"
+)
 
 
-class DeliveriesQuery(Schema):
+class DeliveriesQuery(PageQuery):
     status = fields.String(validate=validate.OneOf(DELIVERY_STATUSES))
 
 
-class DeliveriesResponse(Schema):
-    deliveries = fields.List(fields.Nested(DeliverySchema))
+DeliveriesResponse = page_schema(
+    "DeliveriesPage",
+    "deliveries",
+    DeliverySchema,
+    "newest first (by created_at, then id); a delivery whose status changes while a status-filtered "
+    "listing is paged may leave or join it",
+)
 
 
 def _return_to():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from schemas.common import CreditsSchema, LinkedInUrl
+from schemas.common import ChargedSchema, CreditNumber, LinkedInUrl
 
 MAX_ENGAGERS = 10_000
 
@@ -50,10 +50,20 @@ class Progress(Schema):
     total = fields.Integer()
 
 
+class JobError(Schema):
+    """Why a job failed: the problem's code and detail (insufficient_credits adds what it needed)."""
+
+    code = fields.String(required=True)
+    detail = fields.String()
+    credit_type = fields.String()
+    required = CreditNumber()
+    available = CreditNumber()
+
+
 class JobSchema(Schema):
     id = fields.String()
     kind = fields.String()
-    status = fields.String(metadata={"description": "queued | running | succeeded | failed"})
+    status = fields.String(validate=validate.OneOf(["queued", "running", "succeeded", "failed"]))
     progress = fields.Nested(Progress)
     result = fields.Dict(
         metadata={
@@ -61,8 +71,8 @@ class JobSchema(Schema):
             "with its status (charged, already_unlocked, not_found, skipped)"
         }
     )
-    error = fields.Dict()
-    credits = fields.Nested(CreditsSchema)
+    error = fields.Nested(JobError)
+    credits = fields.Nested(ChargedSchema, metadata={"description": "What the job charged so far"})
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from schemas.common import page_schema
 from schemas.extension import LeadSchema
 
 
@@ -17,13 +18,10 @@ class NamedSchema(Schema):
     created_at = fields.DateTime()
 
 
-class ListsResponse(Schema):
-    lists = fields.List(fields.Nested(NamedSchema))
-
-
-class SequencesResponse(Schema):
-    sequences = fields.List(fields.Nested(NamedSchema))
-
-
-class LeadsResponse(Schema):
-    leads = fields.List(fields.Nested(LeadSchema))
+ListsResponse = page_schema("ListsPage", "lists", NamedSchema, "oldest first (by created_at, then id)")
+SequencesResponse = page_schema(
+    "SequencesPage", "sequences", NamedSchema, "oldest first (by created_at, then id)"
+)
+LeadsResponse = page_schema(
+    "LeadsPage", "leads", LeadSchema, "in the order they joined the list (by added_at, then person_id)"
+)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from backend.services.searcher import DEFAULT_LIMIT, MAX_LIMIT
-from schemas.common import CreditsSchema, PersonRef
+from schemas.common import CreditsSchema, Cursor, PersonRef, ReasonsSchema, page_schema
 
 TEXT = validate.Length(max=200)
 MAX_PEOPLE = 10_000
@@ -21,9 +21,7 @@ class SearchFilters(Schema):
 
 
 class SearchQuery(SearchFilters):
-    cursor = fields.String(
-        validate=validate.Length(max=600), metadata={"description": "`next_cursor` of the previous page"}
-    )
+    cursor = Cursor()
     limit = fields.Integer(load_default=DEFAULT_LIMIT, validate=validate.Range(min=1, max=MAX_LIMIT))
 
 
@@ -39,9 +37,7 @@ class SearchPerson(Schema):
     phone = fields.String(allow_none=True, metadata={"description": "Only when the account holds it"})
 
 
-class SearchPage(Schema):
-    people = fields.List(fields.Nested(SearchPerson))
-    next_cursor = fields.String(allow_none=True)
+SearchPage = page_schema("SearchPage", "people", SearchPerson, "by linkedin_url")
 
 
 class SavedSearchRequest(Schema):
@@ -56,8 +52,9 @@ class SavedSearchSchema(Schema):
     created_at = fields.DateTime()
 
 
-class SavedSearchesResponse(Schema):
-    saved_searches = fields.List(fields.Nested(SavedSearchSchema))
+SavedSearchesResponse = page_schema(
+    "SavedSearchesPage", "saved_searches", SavedSearchSchema, "oldest first (by created_at, then id)"
+)
 
 
 class PeopleRequest(Schema):
@@ -70,7 +67,7 @@ class PersonResult(Schema):
     person_id = fields.String()
     linkedin_url = fields.String(allow_none=True)
     status = fields.String()
-    reasons = fields.Dict(keys=fields.String(), values=fields.Dict())
+    reasons = fields.Nested(ReasonsSchema)
 
 
 class SavedSearchPeopleResponse(Schema):

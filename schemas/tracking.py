@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from schemas.common import CreditsSchema, Cursor, PersonRef
+from schemas.common import CreditsSchema, PersonRef, ReasonsSchema, page_schema
+from schemas.uploads import BadRows
 
 
 class TrackingPeopleRequest(Schema):
@@ -14,7 +15,9 @@ class TrackingPeopleRequest(Schema):
 class TrackingResult(Schema):
     person_id = fields.String()
     linkedin_url = fields.String(allow_none=True)
-    reasons = fields.Dict(metadata={"description": "tracking: held, already_tracked, released"})
+    reasons = fields.Nested(
+        ReasonsSchema, metadata={"description": "tracking: held, already_tracked, released"}
+    )
 
 
 class TrackResponse(Schema):
@@ -25,7 +28,7 @@ class TrackResponse(Schema):
 
 
 class TrackFileResponse(TrackResponse):
-    bad_rows = fields.Dict(metadata={"description": "count, and the first 100 rows: line and reason"})
+    bad_rows = fields.Nested(BadRows, metadata={"description": "count, and the first 100 rows"})
 
 
 class DisableResponse(Schema):
@@ -43,8 +46,20 @@ class TrackedPersonSchema(Schema):
     since = fields.DateTime()
 
 
-class TrackedResponse(Schema):
-    tracked = fields.List(fields.Nested(TrackedPersonSchema))
+TrackedResponse = page_schema(
+    "TrackedPage",
+    "tracked",
+    TrackedPersonSchema,
+    "oldest tracking first (by since, then person_id); someone tracked again after being disabled "
+    "counts from the new start",
+)
+
+
+class WatchedFields(Schema):
+    """What R22 watches of a tracked person."""
+
+    company = fields.String(allow_none=True)
+    title = fields.String(allow_none=True)
 
 
 class NotificationSchema(Schema):
@@ -53,22 +68,18 @@ class NotificationSchema(Schema):
         metadata={
             "description": "job_change (company changed) | promotion (title changed), with the person's "
             "fields; or an account notice without a person, its facts in `detail`: crm_needs_reauth "
-            "(connection_id, kind, error)"
+            "(connection_id, kind, error), user_limit (user_id, credit_type, level, limit, used), "
+            "low_balance (credit_type, level, balance)"
         }
     )
     person_id = fields.String(metadata={"description": "only on a person's notification"})
     linkedin_url = fields.String(allow_none=True, metadata={"description": "only on a person's notification"})
-    before = fields.Dict(metadata={"description": "only on a person's notification"})
-    after = fields.Dict(metadata={"description": "only on a person's notification"})
+    before = fields.Nested(WatchedFields, metadata={"description": "only on a person's notification"})
+    after = fields.Nested(WatchedFields, metadata={"description": "only on a person's notification"})
     detail = fields.Dict(metadata={"description": "only on an account notice: its facts"})
     created_at = fields.DateTime()
 
 
-class NotificationsQuery(Schema):
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-    cursor = Cursor()
-
-
-class NotificationsResponse(Schema):
-    notifications = fields.List(fields.Nested(NotificationSchema))
-    next_cursor = fields.String(allow_none=True)
+NotificationsResponse = page_schema(
+    "NotificationsPage", "notifications", NotificationSchema, "newest first (by id)"
+)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from schemas.common import BadRow, ChargedSchema, CreditNumbers
 from schemas.jobs import JobSchema
 
 FILE_HELP = (
@@ -41,18 +42,25 @@ class UploadRequest(UploadForm):
 
 class BadRows(Schema):
     count = fields.Integer()
-    rows = fields.List(fields.Dict(), metadata={"description": "the first 100: line and reason"})
+    rows = fields.List(fields.Nested(BadRow), metadata={"description": "the first 100"})
 
 
 class Estimate(Schema):
-    max = fields.Dict(metadata={"description": "rows x 0.5 per chosen option; the charge never exceeds it"})
+    max = fields.Nested(
+        CreditNumbers, metadata={"description": "rows x 0.5 per chosen option; the charge never exceeds it"}
+    )
+
+
+class UploadOptions(Schema):
+    enrich = fields.Boolean()
+    validate = fields.Boolean()
 
 
 class UploadSchema(Schema):
     id = fields.String()
     status = fields.String(metadata={"description": "awaiting_confirmation | confirmed | cancelled"})
     rows = fields.Integer(metadata={"description": "distinct leads detected (duplicates in the file folded)"})
-    options = fields.Dict()
+    options = fields.Nested(UploadOptions)
     list_id = fields.String(allow_none=True)
     estimate = fields.Nested(Estimate)
     bad_rows = fields.Nested(BadRows)
@@ -68,4 +76,4 @@ class ConfirmResponse(Schema):
 class CancelResponse(Schema):
     id = fields.String()
     status = fields.String()
-    credits = fields.Dict()
+    credits = fields.Nested(ChargedSchema)

@@ -1,10 +1,44 @@
-"""A team's users: per-user monthly limits (R24)."""
+"""A team's users (api.md "API keys and users"): adding, listing, roles, removal; per-user monthly
+limits (R24)."""
 
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from schemas.admin import ROLES
 from schemas.common import CreditAmount
+
+ORDER = "Oldest first: ascending `created_at`, then `id`."
+
+
+class PageQuery(Schema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    cursor = fields.String(
+        validate=validate.Length(min=1, max=400),
+        metadata={"description": "`next_cursor` of the previous page of this same listing"},
+    )
+
+
+class RoleRequest(Schema):
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+
+
+class AccountUserSchema(Schema):
+    id = fields.String()
+    email = fields.String()
+    role = fields.String(metadata={"enum": list(ROLES)})
+    created_at = fields.DateTime()
+    last_active_at = fields.DateTime(
+        allow_none=True, metadata={"description": "The latest use of any of their keys (lags up to a minute)"}
+    )
+    deactivated_at = fields.DateTime(
+        allow_none=True, metadata={"description": "When the user was removed; null while active"}
+    )
+
+
+class UsersPage(Schema):
+    users = fields.List(fields.Nested(AccountUserSchema), metadata={"description": ORDER})
+    next_cursor = fields.String(allow_none=True)
 
 
 class LimitsRequest(Schema):

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import ADMIN, ORIGIN, SECRET_KEYS
+from tests.conftest import ADMIN, HIGH_RATE_LIMIT, ORIGIN, SECRET_KEYS, SUPPRESSION_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,8 +22,11 @@ def env_for(db_url: str, **extra) -> dict:
         CORS_ORIGINS=ORIGIN,
         CRM_ALLOW_PRIVATE_NETWORKS="true",
         SECRET_KEYS=",".join(SECRET_KEYS),
-        **{k: str(v) for k, v in extra.items()},
+        SUPPRESSION_KEY=SUPPRESSION_KEY,
+        RATE_LIMIT=HIGH_RATE_LIMIT,  # a test of the limits passes its own (extra)
+        RATE_LIMIT_BULK=HIGH_RATE_LIMIT,
     )
+    env.update({k: str(v) for k, v in extra.items()})
     return env
 
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from backend.api.common import run
+from backend.api.common import read, run
 from backend.api.limits import bulk
 from backend.domain.credits import CreditType
-from backend.services import accounts, directory
+from backend.services import accounts, directory, erasure
 from schemas import admin as s
 
 blp = Blueprint(
-    "admin", __name__, url_prefix="/v1/admin", description="Operator: accounts, users, grants, directory"
+    "admin",
+    __name__,
+    url_prefix="/v1/admin",
+    description="Operator: accounts, users, grants, directory, erasures",
 )
 
 
@@ -51,3 +54,20 @@ def create_grant(body, account_id):
 def import_directory(body):
     """Import people into the embedded contact-data source (upsert by canonical LinkedIn URL)"""
     return run(lambda uow: directory.import_people(uow, body["people"]))
+
+
+@blp.route("/erasures", methods=["POST"])
+@blp.arguments(s.ErasureRequest())
+@blp.response(200, s.ErasureResponse)
+def erase(body):
+    """Erase a person who asked to be forgotten (R27), before answering; the same call again answers
+    zero counts and `already_erased`"""
+    return run(lambda uow: erasure.erase(uow, body.get("linkedin_url"), body.get("email")))
+
+
+@blp.route("/erasures", methods=["GET"])
+@blp.arguments(s.ErasuresQuery(), location="query")
+@blp.response(200, s.ErasuresResponse)
+def erasures(query):
+    """The erasures made, newest first: ids and times, never the values"""
+    return read(lambda uow: erasure.listing(uow, query.get("cursor"), query["limit"]))

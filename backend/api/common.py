@@ -8,6 +8,7 @@ from marshmallow import ValidationError
 from backend.config import Settings
 from backend.domain.errors import Forbidden, InvalidInput
 from backend.services.charge_guard import Actor
+from backend.services.pages import PageRequest
 
 
 def store():
@@ -34,6 +35,11 @@ def admin() -> Actor:
     if caller.role != "admin":
         raise Forbidden("only an account admin may do this; ask one of your account's admins")
     return caller
+
+
+def page(query: dict) -> PageRequest:
+    """The page a listing's query (schemas.common.PageQuery) asks for."""
+    return PageRequest(query["limit"], query.get("cursor"))
 
 
 def settings() -> Settings:

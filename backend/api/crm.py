@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from backend.api.common import actor, admin, read, run, settings, store
+from backend.api.common import actor, admin, page, read, run, settings, store
 from backend.services import crm
 from schemas import crm as s
+from schemas.common import PageQuery
 from schemas.extension import DeliverySchema
 
 blp = Blueprint("crm", __name__, url_prefix="/v1/crm", description="CRM connections and the delivery outbox")
@@ -25,10 +26,11 @@ def create_connection(body):
 
 
 @blp.route("/connections", methods=["GET"])
+@blp.arguments(PageQuery(), location="query")
 @blp.response(200, s.ConnectionsResponse)
-def all_connections():
-    """The account's connections with their status and health, without secrets"""
-    return {"connections": read(lambda uow: crm.all_connections(uow, actor()))}
+def all_connections(query):
+    """The account's connections with their status and health, without secrets, oldest first"""
+    return read(lambda uow: crm.all_connections(uow, actor(), page(query)))
 
 
 @blp.route("/connections/<connection_id>", methods=["PATCH"])
@@ -60,7 +62,7 @@ def test_connection(connection_id):
 @blp.response(200, s.DeliveriesResponse)
 def deliveries(query):
     """Deliveries, newest first, optionally by status"""
-    return {"deliveries": read(lambda uow: crm.deliveries(uow, actor(), query.get("status")))}
+    return read(lambda uow: crm.deliveries(uow, actor(), query.get("status"), page(query)))
 
 
 @blp.route("/deliveries/<delivery_id>", methods=["GET"])

@@ -5,11 +5,12 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
-from backend.api.common import actor, read, run, store
+from backend.api.common import actor, page, read, run, store
 from backend.api.limits import bulk
 from backend.services import searcher
 from backend.services.people import PersonRef
 from schemas import searcher as s
+from schemas.common import PageQuery
 from schemas.extension import RevealRequest, RevealResponse
 
 blp = Blueprint(
@@ -59,10 +60,11 @@ def create_saved_search(body):
 
 
 @blp.route("/saved-searches", methods=["GET"])
+@blp.arguments(PageQuery(), location="query")
 @blp.response(200, s.SavedSearchesResponse)
-def all_saved_searches():
-    """The account's saved searches"""
-    return {"saved_searches": read(lambda uow: searcher.all_saved_searches(uow, actor()))}
+def all_saved_searches(query):
+    """The account's saved searches, oldest first"""
+    return read(lambda uow: searcher.all_saved_searches(uow, actor(), page(query)))
 
 
 @blp.route("/saved-searches/<saved_search_id>/people", methods=["POST"])
@@ -83,3 +85,10 @@ def enroll(body, sequence_id):
     """Put people into a sequence (R9: 1 email credit each unless held; no email found: free, not enrolled)"""
     refs = _refs(body)
     return run(lambda uow: searcher.enroll_many(uow, actor(), sequence_id, refs))
+
+
+@blp.route("/saved-searches/<saved_search_id>", methods=["DELETE"])
+@blp.response(204)
+def delete_saved_search(saved_search_id):
+    """Delete a saved search and the people put into it. A second time: 404"""
+    run(lambda uow: searcher.delete_saved_search(uow, actor(), saved_search_id))

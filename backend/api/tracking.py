@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from backend.api.common import actor, multipart, read, rewound, run
+from backend.api.common import actor, multipart, page, read, rewound, run
 from backend.api.limits import bulk, sized
 from backend.api.uploads import multipart_body
 from backend.services import notices, tracking
 from backend.services.people import PersonRef
 from schemas import tracking as s
+from schemas.common import PageQuery
 from schemas.uploads import NoFields, UploadFile
 
 blp = Blueprint("tracking", __name__, url_prefix="/v1", description="Contact tracking and notifications")
@@ -48,17 +49,17 @@ def track_file():
 
 
 @blp.route("/tracking", methods=["GET"])
+@blp.arguments(PageQuery(), location="query")
 @blp.response(200, s.TrackedResponse)
-def tracked():
-    """The people the account tracks"""
-    return {"tracked": read(lambda uow: tracking.tracked(uow, actor()))}
+def tracked(query):
+    """The people the account tracks, oldest tracking first"""
+    return read(lambda uow: tracking.tracked(uow, actor(), page(query)))
 
 
 @blp.route("/notifications", methods=["GET"])
-@blp.arguments(s.NotificationsQuery(), location="query")
+@blp.arguments(PageQuery(), location="query")
 @blp.response(200, s.NotificationsResponse)
 def notifications(query):
     """Job changes and promotions of tracked people (R22) and account notices without a person
-    (`crm_needs_reauth`, facts in `detail`), newest first"""
-    account_id = actor().account_id
-    return read(lambda uow: notices.notifications(uow, account_id, query["limit"], query.get("cursor")))
+    (`crm_needs_reauth`, `user_limit`, `low_balance`: facts in `detail`), newest first"""
+    return read(lambda uow: notices.notifications(uow, actor().account_id, page(query)))

@@ -42,6 +42,10 @@ class Conflict(DomainError):
     """The resource is in a state that forbids the action."""
 
 
+class ListInUse(Conflict):
+    """A list a queued or running job writes into cannot be deleted (api.md "Updating and deleting")."""
+
+
 class TooLarge(DomainError):
     """A file or request over a documented limit (`limit` names it)."""
 

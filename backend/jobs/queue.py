@@ -8,14 +8,15 @@ import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
-from huey import RedisHuey, SqliteHuey
+from huey import RedisHuey, SqliteHuey, crontab
 from sqlalchemy.engine import make_url
 
 from backend.config import ROOT, Settings
 from backend.persistence.unit_of_work import Store
-from backend.services import jobs
+from backend.services import jobs, retention
 
 log = logging.getLogger(__name__)
+RETENTION_EVERY_MINUTES = 15  # the worker's periodic retention task (services/retention.py)
 
 
 def queue_file(settings: Settings) -> str:
@@ -45,7 +46,12 @@ class JobQueue:
 
             run(self.store, self.settings, job_id)
 
-        self._run_job = run_job
+        @self.huey.periodic_task(crontab(minute=f"*/{RETENTION_EVERY_MINUTES}"), name="retention")
+        def purge_expired() -> None:
+            removed = retention.purge(self.store, self.settings, datetime.now(UTC))
+            log.info("retention removed %s", removed)
+
+        self._run_job, self.purge_expired = run_job, purge_expired
 
     def enqueue(self, job_id: str) -> None:
         """Call after the job's row is committed. A queue that cannot take the task (Redis down) does

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections import namedtuple
 
-from sqlalchemy import Table, bindparam, insert
+from sqlalchemy import Table, bindparam, insert, literal
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+from sqlmodel.sql.sqltypes import UTCDateTime
 
 
 def insert_ignoring_conflicts(dialect: str, table: Table):
@@ -175,3 +178,32 @@ def _compiled(stmt, dialect) -> _Compiled:
     if found is None:  # two threads may both compile it; both then use the one kept
         found = _COMPILED.setdefault(key, _Compiled(stmt, dialect))
     return found
+
+
+class db_now(FunctionElement):
+    """The database's clock, `seconds` (a number or a SQL expression) from now, as a UTC timestamp
+    comparable with our datetime columns. Expiries are judged by the one clock every server shares
+    (api.md "API keys": a revoked or expired key stops on every server at once)."""
+
+    type = UTCDateTime()
+    inherit_cache = True
+
+    def __init__(self, seconds=None):
+        args = () if seconds is None else (seconds if hasattr(seconds, "compile") else literal(seconds),)
+        super().__init__(*args)
+
+
+@compiles(db_now, "postgresql")
+def _db_now_postgresql(element, compiler, **kw):
+    args = list(element.clauses)
+    if not args:
+        return "statement_timestamp()"
+    return f"(statement_timestamp() + make_interval(secs => {compiler.process(args[0], **kw)}))"
+
+
+@compiles(db_now, "sqlite")
+def _db_now_sqlite(element, compiler, **kw):
+    # written as SQLAlchemy writes a datetime on SQLite (microseconds, six digits), so strings compare
+    args = list(element.clauses)
+    shift = f", ({compiler.process(args[0], **kw)}) || ' seconds'" if args else ""
+    return f"strftime('%Y-%m-%d %H:%M:%f000', 'now'{shift})"

@@ -26,8 +26,29 @@ class User(SQLModel, table=True):
     account_id: str = Field(foreign_key="accounts.id", index=True, max_length=36)
     email: str = Field(max_length=320)
     role: str = Field(max_length=16)
-    token_hash: str = Field(unique=True, max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
+    deactivated_at: datetime | None = None  # api.md "API keys and users": removed, their keys refused
+
+
+class ApiKey(SQLModel, table=True):
+    """A user's API key (api.md "API keys and users"). The server keeps only `hash` (SHA-256 of the
+    token) and `prefix`, the token's first characters (null for a key made before keys had names).
+    Auth reads this row on every request: `revoked_at` stops it at once on every server, `expires_at`
+    (a rotation's grace, or the owner's choice) against the database's clock. `scope` `read`: GET only."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (CheckConstraint("scope IN ('full', 'read')", name="ck_api_keys_scope"),)
+    id: str = Field(primary_key=True, max_length=36)
+    user_id: str = Field(foreign_key="users.id", index=True, max_length=36)
+    account_id: str = Field(foreign_key="accounts.id", max_length=36)
+    name: str = Field(max_length=200)
+    prefix: str | None = Field(default=None, max_length=16)
+    scope: str = Field(max_length=8)
+    hash: str = Field(unique=True, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    last_used_at: datetime | None = None
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
 
 
 class UserLimit(SQLModel, table=True):
@@ -57,10 +78,14 @@ class Balance(SQLModel, table=True):
 
 
 class LedgerEntry(SQLModel, table=True):
-    """Append-only: grants positive, charges negative, tracking holds negative and releases positive."""
+    """Append-only: grants positive, charges negative, tracking holds negative and releases positive.
+    The usage report and the ledger's date filters read an account's range by `created_at`."""
 
     __tablename__ = "ledger_entries"
-    __table_args__ = (Index("ix_ledger_account_type_id", "account_id", "credit_type", "id"),)
+    __table_args__ = (
+        Index("ix_ledger_account_type_id", "account_id", "credit_type", "id"),
+        Index("ix_ledger_account_created", "account_id", "created_at"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     account_id: str = Field(foreign_key="accounts.id", max_length=36)
     credit_type: str = Field(max_length=16)
@@ -82,6 +107,9 @@ class Person(SQLModel, table=True):
     email_key: str | None = Field(default=None, unique=True, max_length=320)
     full_name: str | None = Field(default=None, max_length=300)
     created_at: datetime = Field(default_factory=utcnow)
+    # R27: set when the person was erased; the row stays (ledger entries and unlocks name its id) with
+    # its URL, email key and name cleared, and no lookup finds it again
+    erased_at: datetime | None = None
 
 
 class DirectoryEntry(SQLModel, table=True):
@@ -123,6 +151,7 @@ class LeadList(SQLModel, table=True):
 
 class ListLead(SQLModel, table=True):
     __tablename__ = "list_leads"
+    __table_args__ = (Index("ix_list_leads_list_created", "list_id", "created_at", "person_id"),)  # pages
     list_id: str = Field(foreign_key="lists.id", primary_key=True, max_length=36)
     person_id: str = Field(foreign_key="people.id", primary_key=True, max_length=36)
     added_by: str | None = Field(default=None, max_length=36)
@@ -197,7 +226,10 @@ class CrmDelivery(SQLModel, table=True):
     """Transactional outbox: written with the charge; the worker sends it."""
 
     __tablename__ = "crm_deliveries"
-    __table_args__ = (Index("ix_delivery_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_delivery_due", "status", "next_attempt_at"),
+        Index("ix_deliveries_account_created", "account_id", "created_at", "id"),  # pages
+    )
     id: str = Field(primary_key=True, max_length=36)
     account_id: str = Field(foreign_key="accounts.id", index=True, max_length=36)
     connection_id: str = Field(foreign_key="crm_connections.id", max_length=36)
@@ -250,6 +282,7 @@ class TrackedPerson(SQLModel, table=True):
     """R20: a person under contact tracking holds one tracking credit while `active`."""
 
     __tablename__ = "tracked_people"
+    __table_args__ = (Index("ix_tracked_account_since", "account_id", "since", "person_id"),)  # pages
     account_id: str = Field(foreign_key="accounts.id", primary_key=True, max_length=36)
     person_id: str = Field(foreign_key="people.id", primary_key=True, max_length=36)
     active: bool = True
@@ -349,3 +382,22 @@ class UploadRow(SQLModel, table=True):
     upload_id: str = Field(foreign_key="uploads.id", primary_key=True, max_length=36)
     seq: int = Field(primary_key=True)
     payload: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Erasure(SQLModel, table=True):
+    """R27: one operator erasure: when, and the opaque ids of the people it erased (never the values)."""
+
+    __tablename__ = "erasures"
+    id: str = Field(primary_key=True, max_length=36)
+    person_ids: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class Suppression(SQLModel, table=True):
+    """R27: a keyed hash (HMAC-SHA256 under SUPPRESSION_KEY) of an erased person's canonical LinkedIn
+    URL or of one of their emails; whatever would create or look up such a person finds nothing."""
+
+    __tablename__ = "suppressions"
+    value_hash: str = Field(primary_key=True, max_length=64)
+    erasure_id: str = Field(foreign_key="erasures.id", max_length=36)
+    created_at: datetime = Field(default_factory=utcnow)

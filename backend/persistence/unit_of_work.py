@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
+from backend.domain.suppression import Suppressor
 from backend.persistence import statements
 from backend.persistence.sealed import Keyring
 
@@ -30,13 +31,22 @@ ATTEMPTS = 5
 
 class Store:
     """The database and the ports a use case may consult inside its transaction; `keyring` seals and
-    opens credentials stored in the database (persistence/sealed.py)."""
+    opens credentials stored in the database (persistence/sealed.py); `suppressor` hashes what an
+    erasure suppresses (domain/suppression.py, R27)."""
 
-    def __init__(self, engine: Engine, contacts=None, validator=None, keyring: Keyring | None = None):
+    def __init__(
+        self,
+        engine: Engine,
+        contacts=None,
+        validator=None,
+        keyring: Keyring | None = None,
+        suppressor: Suppressor | None = None,
+    ):
         self.engine = engine
         self.contacts = contacts
         self.validator = validator
         self.keyring = keyring
+        self.suppressor = suppressor
         self.writer = WriterQueue(engine.url.database) if engine.dialect.name == "sqlite" else None
         # called after a commit with what it charged (UnitOfWork.charges): the credits metric, kept
         # off the charging transaction (backend/observe/metrics.py)
@@ -92,6 +102,7 @@ class UnitOfWork:
         self.contacts = store.contacts
         self.validator = store.validator
         self.keyring = store.keyring
+        self.suppressor = store.suppressor
         self.dialect = self.engine.dialect.name
         self._session: Session | None = None
         self.charges: list[tuple[str, str, int]] = []  # (credit type, action, milli-credits) charged

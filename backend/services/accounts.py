@@ -1,26 +1,15 @@
-"""Operator use cases: accounts (teams), their users and API tokens, grants."""
+"""Operator use cases: accounts (teams), their users (each with a first API key), grants."""
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import uuid
-
-from sqlalchemy import bindparam, select
 
 from backend.domain.credits import CreditType
 from backend.domain.errors import NotFound
 from backend.persistence.tables import Account, User
 from backend.persistence.unit_of_work import UnitOfWork
-from backend.services import charge_guard, credits
+from backend.services import api_keys, charge_guard, credits
 from backend.services.charge_guard import Actor
-
-USERS = User.__table__
-
-
-def hash_token(token: str) -> str:
-    """Tokens are 256-bit random strings, so one SHA-256 is enough: the database never holds a token."""
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def create_account(uow: UnitOfWork, name: str, admin_email: str, grants: dict[CreditType, int]) -> dict:
@@ -36,28 +25,17 @@ def create_account(uow: UnitOfWork, name: str, admin_email: str, grants: dict[Cr
 
 
 def add_user(uow: UnitOfWork, account_id: str, email: str, role: str) -> dict:
+    """A user and their first API key, whose token the answer shows this once."""
     if uow.session.get(Account, account_id) is None:
         raise NotFound(f"no account {account_id!r}")
-    token = "ll_" + secrets.token_urlsafe(32)
-    user = User(
-        id=str(uuid.uuid4()), account_id=account_id, email=email, role=role, token_hash=hash_token(token)
-    )
+    user = User(id=str(uuid.uuid4()), account_id=account_id, email=email, role=role)
     uow.session.add(user)
     uow.session.flush()
-    return {"id": user.id, "email": user.email, "role": user.role, "api_token": token}
+    key = api_keys.issue(uow, account_id, user.id)
+    return {"id": user.id, "email": user.email, "role": user.role, "api_token": key["api_token"]}
 
 
 def grant(uow: UnitOfWork, account_id: str, credit_type: CreditType, amount: int, note: str | None) -> dict:
     if uow.session.get(Account, account_id) is None:
         raise NotFound(f"no account {account_id!r}")
     return credits.entry_json(charge_guard.grant(uow, Actor(account_id), credit_type, amount, note))
-
-
-_BY_TOKEN = select(USERS.c.id, USERS.c.account_id, USERS.c.role).where(
-    USERS.c.token_hash == bindparam("h")
-)  # every request
-
-
-def actor_for_token(uow: UnitOfWork, token: str) -> Actor | None:
-    rows = uow.fetch(_BY_TOKEN, {"h": hash_token(token)})
-    return Actor(rows[0].account_id, rows[0].id, rows[0].role) if rows else None

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 from collections import Counter
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
 from backend.domain.credits import CreditType, render
+from backend.domain.errors import InvalidInput
 from backend.domain.identity import canonical_linkedin_url
 from backend.domain.rules import TRACKING_HOLD, UNLOCK_COST, unlocks_for
+from backend.domain.usage import utc
 from backend.persistence.tables import LedgerEntry, ListLead
 from backend.persistence.unit_of_work import UnitOfWork
-from backend.services import charge_guard, lists, people
+from backend.services import charge_guard, lists, people, usage
 from backend.services.charge_guard import Actor
+from backend.services.pages import FIRST, Order, PageRequest, keyset
 
 LEDGER = LedgerEntry.__table__
 BALANCES = charge_guard.BALANCES
 TRACKING_ACTIONS = ("tracking_hold", "tracking_release")
+LEDGER_ORDER = Order("ledger", LEDGER.c.id, descending=True)
 
 
 def summary(uow: UnitOfWork, actor: Actor) -> dict:
@@ -40,19 +45,37 @@ def summary(uow: UnitOfWork, actor: Actor) -> dict:
     }
 
 
-def ledger(uow: UnitOfWork, actor: Actor, credit_type: str | None, limit: int, cursor: int | None) -> dict:
-    """Newest first; `next_cursor` is the id to continue below."""
-    stmt = select(LEDGER).where(LEDGER.c.account_id == actor.account_id)
+def ledger(
+    uow: UnitOfWork, actor: Actor, credit_type: str | None, page: PageRequest = FIRST, **filters
+) -> dict:
+    """Newest first, by id. An account's entries are written while its balance rows are locked
+    (charge_guard), so its ids grow in commit order: paging down misses none that existed. `filters`
+    (all optional): user_id (of the caller's account, else 404), action, and `first`/`end`: local
+    dates in `tz`, end excluded; a cursor is good only for the same filters."""
+    usage.check_user(uow, actor, filters.get("user_id"))
+    stmt = select(LEDGER).where(LEDGER.c.account_id == actor.account_id, *_ledger_filters(filters))
     if credit_type:
         stmt = stmt.where(LEDGER.c.credit_type == credit_type)
-    if cursor:
-        stmt = stmt.where(LEDGER.c.id < cursor)
-    rows = uow.execute(stmt.order_by(LEDGER.c.id.desc()).limit(limit + 1)).all()
-    page = rows[:limit]
-    return {
-        "entries": [entry_json(r) for r in page],
-        "next_cursor": str(page[-1].id) if len(rows) > limit else None,
-    }
+    scope = (
+        actor.account_id,
+        credit_type,
+        *(str(filters.get(k)) for k in ("user_id", "action", "first", "end", "tz")),
+    )
+    return keyset(uow, stmt, LEDGER_ORDER, scope, page).json("entries", entry_json)
+
+
+def _ledger_filters(filters: dict) -> list:
+    first, end, zone = filters.get("first"), filters.get("end"), filters.get("tz") or ZoneInfo("UTC")
+    if first and end and first >= end:
+        raise InvalidInput(
+            "`to` must be after `from`", fields={"to": ["must be after `from` (it is excluded)"]}
+        )
+    found = [LEDGER.c[k] == filters[k] for k in ("user_id", "action") if filters.get(k)]
+    if first:
+        found.append(LEDGER.c.created_at >= utc(first, zone))
+    if end:
+        found.append(LEDGER.c.created_at < utc(end, zone))
+    return found
 
 
 def entry_json(r) -> dict:

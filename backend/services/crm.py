@@ -20,6 +20,7 @@ from backend.persistence.tables import CrmConnection, CrmDelivery, CrmDeliveryAt
 from backend.persistence.unit_of_work import Store, UnitOfWork
 from backend.services import charge_guard, connection_status, owned
 from backend.services.charge_guard import Actor
+from backend.services.pages import FIRST, Order, PageRequest, keyset
 from backend.services.unlocking import Held
 
 DELIVERIES = CrmDelivery.__table__
@@ -28,6 +29,8 @@ ATTEMPTS = CrmDeliveryAttempt.__table__
 SEALED_FOR = "crm_connections"  # the purpose a connection's sealed credentials are bound to
 DELIVERY_STATUSES = ("pending", "delivered", "failed", "dead", "cancelled")
 CONNECTION_STATUSES = ("active", "paused", "needs_reauth", "rate_limited")
+DELIVERY_ORDER = Order("deliveries", CrmDelivery.created_at, CrmDelivery.id, descending=True)
+CONNECTION_ORDER = Order("connections", CrmConnection.created_at, CrmConnection.id)
 
 
 def connection_config(uow: UnitOfWork, row) -> dict:
@@ -187,13 +190,13 @@ def check_connection(store: Store, actor: Actor, connection_id: str, settings: S
     return {"ok": result.ok, "detail": result.detail}
 
 
-def all_connections(uow: UnitOfWork, actor: Actor) -> list[dict]:
-    rows = uow.session.execute(
-        select(CrmConnection)
-        .where(CrmConnection.account_id == actor.account_id, CrmConnection.deleted_at.is_(None))
-        .order_by(CrmConnection.created_at, CrmConnection.id)
-    ).scalars()
-    return [connection_json(r) for r in rows]
+def all_connections(uow: UnitOfWork, actor: Actor, page: PageRequest = FIRST) -> dict:
+    """Oldest first; a deleted connection is gone from the listing."""
+    stmt = select(CrmConnection).where(
+        CrmConnection.account_id == actor.account_id, CrmConnection.deleted_at.is_(None)
+    )
+    found = keyset(uow, stmt, CONNECTION_ORDER, (actor.account_id,), page)
+    return found.json("connections", lambda row: connection_json(row[0]))
 
 
 def get_connection(uow: UnitOfWork, actor: Actor, connection_id: str) -> CrmConnection:
@@ -230,12 +233,14 @@ def queue_delivery(uow: UnitOfWork, actor: Actor, connection: CrmConnection, hel
     return delivery_json(row)
 
 
-def deliveries(uow: UnitOfWork, actor: Actor, status: str | None, limit: int = 500) -> list[dict]:
+def deliveries(uow: UnitOfWork, actor: Actor, status: str | None, page: PageRequest = FIRST) -> dict:
+    """Newest first, a page at a time (a delivery whose status changes while a status-filtered
+    listing is paged leaves or joins it)."""
     stmt = select(CrmDelivery).where(CrmDelivery.account_id == actor.account_id)
     if status:
         stmt = stmt.where(CrmDelivery.status == status)
-    rows = uow.session.execute(stmt.order_by(CrmDelivery.created_at.desc()).limit(limit)).scalars()
-    return [delivery_json(r) for r in rows]
+    found = keyset(uow, stmt, DELIVERY_ORDER, (actor.account_id, status), page)
+    return found.json("deliveries", lambda row: delivery_json(row[0]))
 
 
 def get_delivery(uow: UnitOfWork, actor: Actor, delivery_id: str) -> dict:

@@ -7,7 +7,7 @@ from sqlalchemy import bindparam, select, update
 from backend.domain.identity import canonical_linkedin_url
 from backend.persistence.tables import DirectoryEntry, utcnow
 from backend.persistence.unit_of_work import UnitOfWork
-from backend.services import tracking
+from backend.services import suppression, tracking
 
 DIRECTORY = DirectoryEntry.__table__
 FIELDS = ("full_name", "title", "company", "email", "phone")
@@ -16,10 +16,13 @@ FIELDS = ("full_name", "title", "company", "email", "phone")
 def import_people(uow: UnitOfWork, people: list[dict]) -> dict:
     """Upsert by canonical LinkedIn URL; the last row wins for a URL given twice. Answers counts.
     A field a row leaves out keeps what is stored (null clears it): a re-import of names and titles
-    alone must not erase the emails and phones that reveals are paid for."""
+    alone must not erase the emails and phones that reveals are paid for. A row naming an erased
+    person's URL or email (R27) is left out: it stores nothing and counts nowhere."""
     given = {
         canonical_linkedin_url(p["linkedin_url"]): {f: _text(p[f]) for f in FIELDS if f in p} for p in people
     }
+    erased = suppression.suppressed(uow, given, [g.get("email") for g in given.values()])
+    given = {u: g for u, g in given.items() if u not in erased and g.get("email") not in erased}
     urls = sorted(given)
     before = {}
     for i in range(0, len(urls), 500):

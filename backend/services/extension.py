@@ -10,7 +10,7 @@ from backend.domain.credits import UnlockKind
 from backend.domain.errors import InvalidInput
 from backend.domain.reasons import Reason, ReasonCode
 from backend.persistence.unit_of_work import Store, UnitOfWork
-from backend.services import charge_guard, crm, lists, people, sequences
+from backend.services import charge_guard, crm, lists, people, sequences, suppression
 from backend.services.charge_guard import UNLOCKS, Actor
 from backend.services.credit_report import charged_of, report
 from backend.services.people import PersonRef
@@ -142,6 +142,7 @@ def enroll(uow: UnitOfWork, actor: Actor, sequence_id: str, ref: PersonRef, emai
     """R13: an email the extension supplies costs nothing; otherwise the email unlock is charged.
     Someone already in the sequence is answered as enrolled, and nothing is charged."""
     sequence = sequences.get(uow, actor, sequence_id)
+    suppression.refuse(uow, email=email)  # R27: an erased person's email is never stored again
     person = people.resolve(uow, ref)
     enrollment = sequences.enrolled(uow, sequence, [person.id]).get(person.id)
     if enrollment:

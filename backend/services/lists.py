@@ -4,29 +4,82 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from backend.domain.credits import UnlockKind
+from backend.domain.errors import ListInUse, NotFound
 from backend.persistence.statements import insert_many, insert_one_if_absent
-from backend.persistence.tables import LeadList, ListLead, Person, Unlock, utcnow
+from backend.persistence.tables import Job, LeadList, ListLead, Person, Unlock, utcnow
 from backend.persistence.unit_of_work import UnitOfWork
 from backend.services import charge_guard, owned
 from backend.services.charge_guard import Actor
+from backend.services.pages import FIRST, Order, PageRequest, keyset
 from backend.services.unlocking import Held
 
 LEADS = ListLead.__table__
+LEAD_ORDER = Order("list_leads", ListLead.created_at, ListLead.person_id)  # added first, first
+LISTS = LeadList.__table__
+JOBS = Job.__table__
 
 
 def create(uow: UnitOfWork, actor: Actor, name: str) -> dict:
     return list_json(owned.add(uow, LeadList(id=str(uuid.uuid4()), account_id=actor.account_id, name=name)))
 
 
-def all_lists(uow: UnitOfWork, actor: Actor) -> list[dict]:
-    return [list_json(r) for r in owned.all_of(uow, actor, LeadList)]
+def all_lists(uow: UnitOfWork, actor: Actor, page: PageRequest = FIRST) -> dict:
+    return owned.page_of(uow, actor, LeadList, page).json("lists", list_json)
 
 
 def get(uow: UnitOfWork, actor: Actor, list_id: str) -> LeadList:
     return owned.get(uow, actor, LeadList, list_id, "list")
+
+
+def lock(uow: UnitOfWork, actor: Actor, list_id: str) -> None:
+    """The list, locked until the transaction ends (PostgreSQL; SQLite's writers take turns anyway):
+    whatever queues a job that writes into the list, and `delete`, take it first, so a delete either
+    sees the job or the job finds no list (404)."""
+    row = uow.execute(select(LISTS.c.account_id).where(LISTS.c.id == list_id).with_for_update()).first()
+    if row is None or row.account_id != actor.account_id:
+        raise NotFound(f"no list {list_id!r}")
+
+
+def delete_list(uow: UnitOfWork, actor: Actor, list_id: str) -> None:
+    """api.md "Updating and deleting": the list and its leads go; the unlocks stay the account's (nothing
+    refunded, nothing charged again, R3). 409 `list_in_use` while a queued or running job writes into
+    it (a post export to the list, an upload with its list_id), checked under the list's lock."""
+    lock(uow, actor, list_id)
+    writing = writing_job(uow, actor, list_id)
+    if writing is not None:
+        raise ListInUse(
+            "a job is still writing into this list; delete it once the job has finished", job_id=writing
+        )
+    uow.execute(delete(LEADS).where(LEADS.c.list_id == list_id))
+    uow.execute(delete(LISTS).where(LISTS.c.id == list_id))
+
+
+def writing_job(uow: UnitOfWork, actor: Actor, list_id: str) -> str | None:
+    """A queued or running job that writes into the list: a post export to it, an upload with its
+    list_id (a list export only reads the leads it snapshotted when queued)."""
+    return uow.execute(
+        select(JOBS.c.id)
+        .where(
+            JOBS.c.account_id == actor.account_id,
+            JOBS.c.status.in_(("queued", "running")),
+            JOBS.c.kind.in_(("post_export", "upload")),
+            JOBS.c.params["list_id"].as_string() == list_id,
+        )
+        .limit(1)
+    ).scalar()
+
+
+def remove_lead(uow: UnitOfWork, actor: Actor, list_id: str, person_id: str) -> None:
+    """The lead leaves the list; the unlocks stay (R3). A lead not in the list (removed already): 404."""
+    get(uow, actor, list_id)
+    removed = uow.execute(
+        delete(LEADS).where(LEADS.c.list_id == list_id, LEADS.c.person_id == person_id)
+    ).rowcount
+    if not removed:
+        raise NotFound(f"no lead {person_id!r} in this list")
 
 
 def add_lead(uow: UnitOfWork, actor: Actor, lead_list: LeadList, held: Held) -> tuple[bool, dict]:
@@ -68,17 +121,20 @@ def add_many(uow: UnitOfWork, actor: Actor, list_id: str, person_ids: list[str])
     insert_many(uow, LEADS, rows, ignore_conflicts=True)
 
 
-def leads(uow: UnitOfWork, actor: Actor, list_id: str) -> list[dict]:
-    """A list's leads, with the contact data the account holds of each."""
+def leads(uow: UnitOfWork, actor: Actor, list_id: str, page: PageRequest = FIRST) -> dict:
+    """A list's leads, a page at a time in the order they were added, with the contact data the
+    account holds of each."""
     get(uow, actor, list_id)
-    rows = uow.session.execute(
-        select(Person, ListLead.created_at)
-        .join(ListLead, ListLead.person_id == Person.id)
-        .where(ListLead.list_id == list_id)
-        .order_by(ListLead.created_at, Person.id)
-    ).all()
-    values = _held_values(uow, actor, [p.id for p, _ in rows])
-    return [lead_json(p, at, values.get((p.id, "email")), values.get((p.id, "phone"))) for p, at in rows]
+    stmt = select(Person, ListLead.created_at).join(ListLead, ListLead.person_id == Person.id)
+    found = keyset(
+        uow, stmt.where(ListLead.list_id == list_id), LEAD_ORDER, (actor.account_id, list_id), page
+    )
+    values = _held_values(uow, actor, [row[0].id for row in found.rows])
+    return found.json("leads", lambda row: lead_json(row[0], row[1], *_contact(values, row[0].id)))
+
+
+def _contact(values: dict, person_id: str) -> tuple:
+    return values.get((person_id, "email")), values.get((person_id, "phone"))
 
 
 def _held_values(uow: UnitOfWork, actor: Actor, person_ids: list[str]) -> dict:

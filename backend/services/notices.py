@@ -16,9 +16,11 @@ from sqlalchemy import insert, select
 
 from backend.persistence.tables import CrmConnection, CrmDelivery, Notification, utcnow
 from backend.persistence.unit_of_work import UnitOfWork
+from backend.services.pages import FIRST, Order, PageRequest, keyset
 from backend.services.people import PEOPLE
 
 NOTIFICATIONS = Notification.__table__
+NOTIFICATION_ORDER = Order("notifications", NOTIFICATIONS.c.id, descending=True)
 CONNECTIONS = CrmConnection.__table__
 
 
@@ -89,21 +91,16 @@ def queue_events(uow: UnitOfWork, events: list[Event], now: datetime) -> None:
         uow.execute(insert(CrmDelivery.__table__), rows)
 
 
-def notifications(uow: UnitOfWork, account_id: str, limit: int, cursor: int | None) -> dict:
-    """The account's notifications, newest first; a person's fields only on a person's notification,
-    `detail` only on an account notice."""
+def notifications(uow: UnitOfWork, account_id: str, page: PageRequest = FIRST) -> dict:
+    """The account's notifications, newest first (by id); a person's fields only on a person's
+    notification, `detail` only on an account notice."""
     stmt = select(NOTIFICATIONS, PEOPLE.c.linkedin_url).outerjoin(
         PEOPLE, PEOPLE.c.id == NOTIFICATIONS.c.person_id
     )
     stmt = stmt.where(NOTIFICATIONS.c.account_id == account_id)
-    if cursor:
-        stmt = stmt.where(NOTIFICATIONS.c.id < cursor)
-    rows = uow.execute(stmt.order_by(NOTIFICATIONS.c.id.desc()).limit(limit + 1)).all()
-    page = rows[:limit]
-    return {
-        "notifications": [_notification_json(r) for r in page],
-        "next_cursor": str(page[-1].id) if len(rows) > limit else None,
-    }
+    return keyset(uow, stmt, NOTIFICATION_ORDER, (account_id,), page).json(
+        "notifications", _notification_json
+    )
 
 
 def _notification_json(row) -> dict:

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from backend.domain.errors import NotFound
 from backend.persistence.unit_of_work import UnitOfWork
 from backend.services.charge_guard import Actor
+from backend.services.pages import Order, Page, PageRequest, keyset
 
 
 def add(uow: UnitOfWork, row):
@@ -17,9 +18,12 @@ def add(uow: UnitOfWork, row):
     return row
 
 
-def all_of(uow: UnitOfWork, actor: Actor, model) -> list:
-    stmt = select(model).where(model.account_id == actor.account_id).order_by(model.created_at, model.id)
-    return list(uow.session.execute(stmt).scalars())
+def page_of(uow: UnitOfWork, actor: Actor, model, page: PageRequest) -> Page:
+    """The caller's rows of `model`, a page at a time, oldest first (created_at, then id)."""
+    order = Order(model.__tablename__, model.created_at, model.id)
+    stmt = select(model).where(model.account_id == actor.account_id)
+    found = keyset(uow, stmt, order, (actor.account_id,), page)
+    return Page([row[0] for row in found.rows], found.next_cursor)
 
 
 def get(uow: UnitOfWork, actor: Actor, model, row_id: str, what: str):

@@ -14,6 +14,7 @@ from backend.domain.identity import canonical_linkedin_url, email_key
 from backend.persistence.statements import insert_ignoring_conflicts, insert_many
 from backend.persistence.tables import Person, utcnow
 from backend.persistence.unit_of_work import UnitOfWork
+from backend.services import suppression
 
 PEOPLE = Person.__table__
 # What a person row answers: who they are, never when we first saw them (a datetime per row is a
@@ -31,9 +32,12 @@ class PersonRow(NamedTuple):
 
 
 _KEYS = (PEOPLE.c.id, PEOPLE.c.linkedin_url, PEOPLE.c.email_key)
-_BY_KEY = {c.key: select(*PERSON).where(c == bindparam("k")) for c in _KEYS}
+# R27: an erased person's row stays for the ledger's sake, found by nothing (its URL and email key are
+# cleared too, so only a read by id needs the condition)
+_LIVE = PEOPLE.c.erased_at.is_(None)
+_BY_KEY = {c.key: select(*PERSON).where(c == bindparam("k"), _LIVE) for c in _KEYS}
 # A list is one parameter: building `IN (…)` from literal values costs work per value, every call.
-_BY_KEYS = {c.key: select(*PERSON).where(c.in_(bindparam("ks", expanding=True))) for c in _KEYS}
+_BY_KEYS = {c.key: select(*PERSON).where(c.in_(bindparam("ks", expanding=True)), _LIVE) for c in _KEYS}
 
 
 @dataclass(frozen=True)
@@ -56,13 +60,17 @@ class PersonRef:
 
 
 def resolve(uow: UnitOfWork, ref: PersonRef):
-    """The person row; a LinkedIn URL never seen before becomes a person (R1: still a person)."""
+    """The person row; a LinkedIn URL never seen before becomes a person (R1: still a person), except
+    an erased person's (R27), who is as unknown as an unknown id: 404."""
     if ref.person_id:
-        row = uow.execute(select(*PERSON).where(PEOPLE.c.id == ref.person_id)).first()
+        row = find(uow, ref)
         if row is None:
             raise NotFound(f"no person {ref.person_id!r}")
         return row
-    return resolve_many(uow, [ref.linkedin_url])[ref.linkedin_url]
+    found = resolve_many(uow, [ref.linkedin_url])
+    if ref.linkedin_url not in found:
+        raise NotFound("no such person")
+    return found[ref.linkedin_url]
 
 
 def resolve_many(uow: UnitOfWork, urls: list[str], source_names: dict[str, str | None] | None = None) -> dict:
@@ -70,26 +78,28 @@ def resolve_many(uow: UnitOfWork, urls: list[str], source_names: dict[str, str |
 
     People are shared by every account, so a person's name comes only from the contact-data source
     (`source_names`, by URL), never from what one account typed or uploaded (that stays with the
-    account's own job or list)."""
+    account's own job or list). An erased person's URL (R27) is neither created nor answered."""
     return _resolve(uow, PEOPLE.c.linkedin_url, "linkedin_url", urls, source_names or {})
 
 
 def resolve_refs(uow: UnitOfWork, refs: list[PersonRef]) -> list:
     """The distinct people named, in the order first named; a URL never seen becomes a person (R1),
-    an unknown person_id is a 404 like everywhere else."""
+    an unknown person_id is a 404 like everywhere else. An erased person's URL (R27) is left out:
+    nothing is stored or charged for them."""
     by_url = resolve_many(uow, [r.linkedin_url for r in refs if r.linkedin_url])
     ids = list(dict.fromkeys(r.person_id for r in refs if r.person_id))
     by_id = find_ids(uow, ids)
     missing = [pid for pid in ids if pid not in by_id]
     if missing:
         raise NotFound(f"no person {missing[0]!r}")
-    named = (by_url[r.linkedin_url] if r.linkedin_url else by_id[r.person_id] for r in refs)
-    return list({p.id: p for p in named}.values())
+    named = (by_url.get(r.linkedin_url) if r.linkedin_url else by_id[r.person_id] for r in refs)
+    return list({p.id: p for p in named if p is not None}.values())
 
 
 def create(uow: UnitOfWork, url: str, source_name: str | None):
     """The person for a canonical URL a read just found unknown: inserted straight away, or, when a
-    concurrent request created them meanwhile, the row it made."""
+    concurrent request created them meanwhile, the row it made. An erased person's URL: 404 (R27)."""
+    suppression.refuse(uow, url=url)
     row = {"id": str(uuid.uuid4()), "linkedin_url": url, "full_name": source_name, "created_at": utcnow()}
     created = uow.fetch(_creating_by_url(uow.dialect), row)
     return created[0] if created else _select(uow, PEOPLE.c.linkedin_url, [url])[url]
@@ -98,7 +108,7 @@ def create(uow: UnitOfWork, url: str, source_name: str | None):
 def find(uow: UnitOfWork, ref: PersonRef):
     """The person a reference names, if we know them (creating none)."""
     if ref.person_id:
-        return uow.execute(select(*PERSON).where(PEOPLE.c.id == ref.person_id)).first()
+        return uow.execute(select(*PERSON).where(PEOPLE.c.id == ref.person_id, _LIVE)).first()
     return find_many(uow, [ref.linkedin_url]).get(ref.linkedin_url)
 
 
@@ -126,6 +136,9 @@ def _resolve(uow: UnitOfWork, column, field: str, keys: list[str], names: dict) 
     keys = sorted(set(keys))  # one order everywhere: concurrent bulk inserts cannot deadlock
     found = _select(uow, column, keys)
     missing = [k for k in keys if k not in found]
+    if missing:  # R27: never an erased person's again
+        erased = suppression.suppressed(uow, *((missing, ()) if field == "linkedin_url" else ((), missing)))
+        missing = [k for k in missing if k not in erased]
     if missing:
         now = utcnow()
         rows = [

@@ -10,7 +10,7 @@ from backend.domain.reasons import ReasonCode
 from backend.domain.rules import UNLOCK_COST
 from backend.persistence.tables import ListLead
 from backend.persistence.unit_of_work import Store, UnitOfWork
-from backend.services import bulk, charge_guard, jobs, lists, people
+from backend.services import bulk, charge_guard, jobs, lists, people, suppression
 from backend.services.charge_guard import Actor
 from backend.services.credit_report import charged_of
 from backend.services.prefetch import KnownContacts
@@ -31,9 +31,12 @@ def queue(
     list_id: str | None,
     allow_partial: bool,
 ) -> dict:
-    """Validate the target, fold engagers by canonical URL (first mention wins), and create the job."""
+    """Validate the target, fold engagers by canonical URL (first mention wins), and create the job.
+    An erased person among the engagers (R27) is left out: the job never holds them."""
     if destination == "list":
-        lists.get(uow, actor, list_id)
+        lists.lock(uow, actor, list_id)  # a concurrent delete of the list waits, then sees this job
+    erased = suppression.suppressed(uow, [e["linkedin_url"] for e in engagers])
+    engagers = [e for e in engagers if e["linkedin_url"] not in erased]
     seen, items = set(), []
     for e in engagers:
         if e["linkedin_url"] not in seen:

@@ -3,14 +3,13 @@ a reveal is the extension's charge, saved searches are free, and a sequence char
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections import Counter
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, delete, func, or_, select
 
 from backend.domain.credits import CreditType, UnlockKind
-from backend.domain.errors import InvalidInput
+from backend.domain.errors import NotFound
 from backend.domain.reasons import Reason, ReasonCode
 from backend.persistence.statements import insert_ignoring_conflicts
 from backend.persistence.tables import DirectoryEntry, SavedSearch, SavedSearchPerson, utcnow
@@ -18,6 +17,7 @@ from backend.persistence.unit_of_work import Store, UnitOfWork
 from backend.services import charge_guard, extension, owned, people, sequences
 from backend.services.charge_guard import Actor
 from backend.services.credit_report import charged_of, reasons_json, report
+from backend.services.pages import FIRST, Order, PageRequest, keyset
 from backend.services.people import PEOPLE, PersonRef
 from backend.services.unlocking import unlock_many
 
@@ -25,6 +25,7 @@ DIRECTORY = DirectoryEntry.__table__
 SAVED_PEOPLE = SavedSearchPerson.__table__
 CONTACT_KINDS = (UnlockKind.EMAIL, UnlockKind.PHONE)
 DEFAULT_LIMIT, MAX_LIMIT = 25, 100
+SEARCH_ORDER = Order("search", DIRECTORY.c.linkedin_url)
 
 
 def search(
@@ -54,16 +55,12 @@ def search(
         stmt = stmt.where(_contains(uow, d.title, title))
     if company:
         stmt = stmt.where(_contains(uow, d.company, company))
-    if cursor:
-        stmt = stmt.where(d.linkedin_url > _decode_cursor(cursor))
-    limit = max(1, min(limit, MAX_LIMIT))
-    rows = uow.execute(stmt.order_by(d.linkedin_url).limit(limit + 1)).all()
-    page = rows[:limit]
-    held = charge_guard.held(uow, actor.account_id, [r.person_id for r in page if r.person_id], CONTACT_KINDS)
-    return {
-        "people": [_search_row(r, held) for r in page],
-        "next_cursor": _encode_cursor(page[-1].linkedin_url) if len(rows) > limit else None,
-    }
+    page = PageRequest(max(1, min(limit, MAX_LIMIT)), cursor)
+    found = keyset(uow, stmt, SEARCH_ORDER, (actor.account_id, q, title, company), page)
+    held = charge_guard.held(
+        uow, actor.account_id, [r.person_id for r in found.rows if r.person_id], CONTACT_KINDS
+    )
+    return found.json("people", lambda r: _search_row(r, held))
 
 
 def reveal(store: Store, actor: Actor, ref: PersonRef, fields: list[str]) -> dict:
@@ -77,8 +74,18 @@ def create_saved_search(uow: UnitOfWork, actor: Actor, name: str, query: dict) -
     return _saved_search_json(owned.add(uow, row))
 
 
-def all_saved_searches(uow: UnitOfWork, actor: Actor) -> list[dict]:
-    return [_saved_search_json(r) for r in owned.all_of(uow, actor, SavedSearch)]
+def all_saved_searches(uow: UnitOfWork, actor: Actor, page: PageRequest = FIRST) -> dict:
+    return owned.page_of(uow, actor, SavedSearch, page).json("saved_searches", _saved_search_json)
+
+
+def delete_saved_search(uow: UnitOfWork, actor: Actor, saved_search_id: str) -> None:
+    """The saved search and the people put into it go (R8: nothing was charged, nothing is refunded).
+    The conditional DELETE decides: a second delete, even a concurrent one, is a 404."""
+    owned.get(uow, actor, SavedSearch, saved_search_id, "saved search")
+    uow.execute(delete(SAVED_PEOPLE).where(SAVED_PEOPLE.c.saved_search_id == saved_search_id))
+    saved = SavedSearch.__table__
+    if not uow.execute(delete(saved).where(saved.c.id == saved_search_id)).rowcount:
+        raise NotFound(f"no saved search {saved_search_id!r}")
 
 
 def add_people(uow: UnitOfWork, actor: Actor, saved_search_id: str, refs: list[PersonRef]) -> dict:
@@ -160,17 +167,6 @@ def _contains(uow: UnitOfWork, column, text: str):
     escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     lower = func.unicode_lower if uow.dialect == "sqlite" else func.lower
     return lower(column).like(f"%{escaped}%", escape="\\")
-
-
-def _encode_cursor(linkedin_url: str) -> str:
-    return base64.urlsafe_b64encode(linkedin_url.encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> str:
-    try:
-        return base64.b64decode(cursor, altchars=b"-_", validate=True).decode()
-    except ValueError as exc:  # binascii.Error, non-ASCII, UnicodeDecodeError
-        raise InvalidInput("not a cursor this API answered", fields={"cursor": ["invalid cursor"]}) from exc
 
 
 def _saved_search_json(row: SavedSearch) -> dict:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from backend.domain.credits import UnlockKind
+from backend.domain.errors import NotFound
 from backend.domain.reasons import Reason, ReasonCode
 from backend.persistence.statements import insert_one_if_absent
 from backend.persistence.tables import Enrollment, Sequence, utcnow
 from backend.persistence.unit_of_work import UnitOfWork
 from backend.services import charge_guard, owned
 from backend.services.charge_guard import Actor
+from backend.services.pages import FIRST, PageRequest
 from backend.services.unlocking import Held
 
 ENROLLMENTS = Enrollment.__table__
@@ -24,12 +26,25 @@ def create(uow: UnitOfWork, actor: Actor, name: str) -> dict:
     )
 
 
-def all_sequences(uow: UnitOfWork, actor: Actor) -> list[dict]:
-    return [sequence_json(r) for r in owned.all_of(uow, actor, Sequence)]
+def all_sequences(uow: UnitOfWork, actor: Actor, page: PageRequest = FIRST) -> dict:
+    return owned.page_of(uow, actor, Sequence, page).json("sequences", sequence_json)
 
 
 def get(uow: UnitOfWork, actor: Actor, sequence_id: str) -> Sequence:
     return owned.get(uow, actor, Sequence, sequence_id, "sequence")
+
+
+def remove_enrollment(uow: UnitOfWork, actor: Actor, sequence_id: str, person_id: str) -> None:
+    """The person leaves the sequence (and its stored email with them); the unlocks stay (R3). Not
+    enrolled (removed already): 404."""
+    get(uow, actor, sequence_id)
+    removed = uow.execute(
+        delete(ENROLLMENTS).where(
+            ENROLLMENTS.c.sequence_id == sequence_id, ENROLLMENTS.c.person_id == person_id
+        )
+    ).rowcount
+    if not removed:
+        raise NotFound(f"no enrollment of {person_id!r} in this sequence")
 
 
 def enroll(uow: UnitOfWork, actor: Actor, sequence: Sequence, held: Held, source: str) -> tuple[bool, dict]:

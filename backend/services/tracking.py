@@ -14,6 +14,7 @@ from backend.persistence.unit_of_work import UnitOfWork
 from backend.services import charge_guard, notices, people
 from backend.services.charge_guard import Actor
 from backend.services.credit_report import report
+from backend.services.pages import FIRST, Order, PageRequest, keyset
 from backend.services.people import PEOPLE, PersonRef
 
 TRACKED = TrackedPerson.__table__
@@ -21,6 +22,8 @@ NOTIFICATIONS = Notification.__table__
 DIRECTORY = DirectoryEntry.__table__
 WATCHED = ("company", "title")
 TRACKING_FILE_ROWS = 10_000
+TRACKED_ORDER = Order("tracking", TRACKED.c.since, TRACKED.c.person_id)
+NOTIFICATION_ORDER = Order("notifications", NOTIFICATIONS.c.id, descending=True)
 
 
 def track(uow: UnitOfWork, actor: Actor, refs: list[PersonRef]) -> dict:
@@ -80,8 +83,10 @@ def _result(person, reason: Reason) -> dict:
     }
 
 
-def tracked(uow: UnitOfWork, actor: Actor) -> list[dict]:
-    rows = uow.execute(
+def tracked(uow: UnitOfWork, actor: Actor, page: PageRequest = FIRST) -> dict:
+    """Oldest tracking first (since, then person id); tracking someone again after disabling them
+    starts it anew, so they move to the end."""
+    stmt = (
         select(
             PEOPLE.c.id,
             PEOPLE.c.linkedin_url,
@@ -93,19 +98,19 @@ def tracked(uow: UnitOfWork, actor: Actor) -> list[dict]:
         .join(TRACKED, TRACKED.c.person_id == PEOPLE.c.id)
         .outerjoin(DIRECTORY, DIRECTORY.c.linkedin_url == PEOPLE.c.linkedin_url)
         .where(TRACKED.c.account_id == actor.account_id, TRACKED.c.active.is_(True))
-        .order_by(TRACKED.c.since, PEOPLE.c.id)
-    ).all()
-    return [
-        {
-            "person_id": r.id,
-            "linkedin_url": r.linkedin_url,
-            "full_name": r.full_name,
-            "company": r.company,
-            "title": r.title,
-            "since": r.since,
-        }
-        for r in rows
-    ]
+    )
+    return keyset(uow, stmt, TRACKED_ORDER, (actor.account_id,), page).json("tracked", _tracked_json)
+
+
+def _tracked_json(r) -> dict:
+    return {
+        "person_id": r.id,
+        "linkedin_url": r.linkedin_url,
+        "full_name": r.full_name,
+        "company": r.company,
+        "title": r.title,
+        "since": r.since,
+    }
 
 
 def notify_changes(uow: UnitOfWork, changes: dict[str, tuple[dict, dict]]) -> int:

@@ -23,7 +23,7 @@ from backend.domain.reasons import Reason, ReasonCode
 from backend.domain.rules import UPLOAD_ENRICH_COST, UPLOAD_VALIDATE_COST
 from backend.persistence.tables import JobItem, ListLead, Upload, UploadRow, utcnow
 from backend.persistence.unit_of_work import Store, UnitOfWork
-from backend.services import bulk, charge_guard, jobs, lists, people
+from backend.services import bulk, charge_guard, jobs, lists, people, suppression
 from backend.services.charge_guard import Actor, Unlocking
 from backend.services.prefetch import KnownContacts, KnownVerdicts
 from backend.services.unlocking import unlock_many
@@ -80,13 +80,12 @@ def create(store: Store, actor: Actor, stream, enrich: bool, validate: bool, lis
                 if len(bad) < MAX_KEPT_BAD_ROWS:
                     bad.append({"line": row.line, "reason": row.reason})
             else:
-                batch.append({"upload_id": upload_id, "seq": rows, "payload": _payload(row)})
-                rows += 1
+                batch.append(_payload(row))
                 if len(batch) == BATCH:
-                    store.run(lambda uow, b=batch: uow.execute(insert(ROWS), b))
+                    rows += store.run(lambda uow, b=batch, n=rows: _store_rows(uow, upload_id, n, b))
                     batch = []
         if batch:
-            store.run(lambda uow: uow.execute(insert(ROWS), batch))
+            rows += store.run(lambda uow: _store_rows(uow, upload_id, rows, batch))
     except BaseException:
         store.run(lambda uow: _discard(uow, upload_id))
         raise
@@ -111,6 +110,21 @@ def _open(uow: UnitOfWork, actor: Actor, upload_id: str, enrich: bool, validate:
             created_at=utcnow(),
         )
     )
+
+
+def _store_rows(uow: UnitOfWork, upload_id: str, first_seq: int, payloads: list[dict]) -> int:
+    """Store a batch of distinct rows from `first_seq` on; a row naming an erased person's URL or email
+    (R27) is left out, as if the file never held it. Answers how many were stored."""
+    erased = suppression.suppressed(
+        uow, [p["linkedin_url"] for p in payloads], [p["email"] for p in payloads]
+    )
+    kept = [p for p in payloads if p["linkedin_url"] not in erased and p["email"] not in erased]
+    if kept:
+        uow.execute(
+            insert(ROWS),
+            [{"upload_id": upload_id, "seq": first_seq + i, "payload": p} for i, p in enumerate(kept)],
+        )
+    return len(kept)
 
 
 def _ready(uow: UnitOfWork, upload_id: str, rows: int, summary: dict) -> dict:
@@ -185,6 +199,8 @@ def confirm(uow: UnitOfWork, actor: Actor, upload_id: str) -> dict:
     nothing changes: the upload waits to be confirmed again (a job failing later would have used up
     the file's rows)."""
     upload = _awaiting(uow, actor, upload_id)
+    if upload.list_id:  # the list may have been deleted since the upload; a concurrent delete waits
+        lists.lock(uow, actor, upload.list_id)
     params = {
         "upload_id": upload.id,
         "enrich": upload.enrich,
@@ -193,6 +209,10 @@ def confirm(uow: UnitOfWork, actor: Actor, upload_id: str) -> dict:
         "max": maximum(upload),
     }
     job = jobs.create(uow, actor, KIND, params, [])
+    # the rows still there: an erasure (R27) may have removed some since the upload
+    total = uow.execute(
+        select(func.count()).select_from(ROWS).where(ROWS.c.upload_id == upload.id)
+    ).scalar_one()
     uow.execute(
         insert(ITEMS).from_select(
             ["job_id", "seq", "payload", "done"],
@@ -201,11 +221,11 @@ def confirm(uow: UnitOfWork, actor: Actor, upload_id: str) -> dict:
             ),
         )
     )
-    uow.execute(update(jobs.JOBS).where(jobs.JOBS.c.id == job["id"]).values(progress_total=upload.rows))
+    uow.execute(update(jobs.JOBS).where(jobs.JOBS.c.id == job["id"]).values(progress_total=total))
     uow.execute(delete(ROWS).where(ROWS.c.upload_id == upload.id))
     uow.execute(update(UPLOADS).where(UPLOADS.c.id == upload.id).values(status="confirmed", job_id=job["id"]))
     begin(uow, jobs.row(uow, job["id"]))
-    return {**job, "progress": {"done": 0, "total": upload.rows}}
+    return {**job, "progress": {"done": 0, "total": total}}
 
 
 def cancel(uow: UnitOfWork, actor: Actor, upload_id: str) -> dict:

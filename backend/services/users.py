@@ -1,17 +1,114 @@
-"""A team's users, as its admins manage them: per-user monthly limits (R24)."""
+"""A team's users, as its admins manage them (api.md "API keys and users"): adding one (with a first
+key), listing, changing a role, removing one; and per-user monthly limits (R24).
+
+A removed user is deactivated, not deleted: their keys stop at once, while their unlocks, ledger
+entries, list leads and queued jobs stay the account's (R2) and name them still. The account keeps an
+active admin: demoting or removing the last one is a 409, decided under a lock on the account row
+(PostgreSQL; SQLite's one writer serialises the same), so two admins demoting each other at once
+cannot both succeed."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import func, or_, select, update
+
 from backend.domain.credits import CREDIT_TYPES, CreditType
-from backend.domain.errors import Forbidden
-from backend.persistence.tables import User, UserLimit
+from backend.domain.errors import Conflict, Forbidden
+from backend.persistence.statements import db_now
+from backend.persistence.tables import Account, ApiKey, User, UserLimit
 from backend.persistence.unit_of_work import UnitOfWork
-from backend.services import charge_guard, owned, user_limits
+from backend.services import accounts, api_keys, charge_guard, keyset, owned, user_limits
 from backend.services.charge_guard import Actor
 
 LIMITS = UserLimit.__table__
+USERS = User.__table__
+KEYS = ApiKey.__table__
+ACCOUNTS = Account.__table__
+LAST_ADMIN = "this is the account's last active admin: make another user an admin first"
+
+
+def add(uow: UnitOfWork, actor: Actor, email: str, role: str) -> dict:
+    """An admin adds a teammate; the answer holds their first key's token, shown this once."""
+    return accounts.add_user(uow, actor.account_id, email, role)
+
+
+def listing(uow: UnitOfWork, actor: Actor, limit: int, cursor: str | None) -> dict:
+    """The account's users, oldest first, removed ones included (their `deactivated_at` set);
+    `last_active_at` is the latest use of any of their keys (lagging up to a minute)."""
+    stmt = _with_last_active().where(USERS.c.account_id == actor.account_id)
+    rows, next_cursor = keyset.page(uow, stmt, USERS, f"users:{actor.account_id}", limit, cursor)
+    return {"users": [_as_json(r) for r in rows], "next_cursor": next_cursor}
+
+
+def change_role(uow: UnitOfWork, actor: Actor, user_id: str, role: str) -> dict:
+    """Make a user an admin or a member; the last active admin stays one (409)."""
+    _lock_account(uow, actor.account_id)
+    if owned.get(uow, actor, User, user_id, "user").deactivated_at is not None:
+        raise Conflict("this user was removed; a removed user has no role to change")
+    keeps = [] if role == "admin" else [_keeps_an_admin(actor.account_id, user_id)]
+    if not uow.execute(update(USERS).where(USERS.c.id == user_id, *keeps).values(role=role)).rowcount:
+        raise Conflict(LAST_ADMIN)
+    return _one(uow, user_id)
+
+
+def deactivate(uow: UnitOfWork, actor: Actor, user_id: str) -> None:
+    """Remove a user: their keys stop at once; what they did stays the account's (R2). The last
+    active admin cannot be removed (409). Removing a removed user changes nothing."""
+    _lock_account(uow, actor.account_id)
+    if owned.get(uow, actor, User, user_id, "user").deactivated_at is not None:
+        return
+    keeps = _keeps_an_admin(actor.account_id, user_id)
+    if not uow.execute(
+        update(USERS).where(USERS.c.id == user_id, keeps).values(deactivated_at=db_now())
+    ).rowcount:
+        raise Conflict(LAST_ADMIN)
+    api_keys.revoke_all_of(uow, user_id)
+
+
+def _keeps_an_admin(account_id: str, user_id: str):
+    """True unless the user is the account's last active admin (the others counted in the same
+    statement that changes the user)."""
+    others = USERS.alias("others")
+    admins = (
+        select(func.count())
+        .where(
+            others.c.account_id == account_id,
+            others.c.id != user_id,
+            others.c.role == "admin",
+            others.c.deactivated_at.is_(None),
+        )
+        .scalar_subquery()
+    )
+    return or_(USERS.c.role != "admin", admins > 0)
+
+
+def _lock_account(uow: UnitOfWork, account_id: str) -> None:
+    """Role changes and removals of one account, one at a time: the account row `FOR UPDATE` on
+    PostgreSQL (a statement that counts the other admins then reads them as committed); on SQLite the
+    write transaction is already the only writer."""
+    uow.execute(select(ACCOUNTS.c.id).where(ACCOUNTS.c.id == account_id).with_for_update())
+
+
+def _with_last_active():
+    """Users with `last_active_at`: the latest use of any of their keys."""
+    last_active = select(func.max(KEYS.c.last_used_at)).where(KEYS.c.user_id == USERS.c.id).scalar_subquery()
+    return select(USERS, last_active.label("last_active_at"))
+
+
+def _one(uow: UnitOfWork, user_id: str) -> dict:
+    return _as_json(uow.execute(_with_last_active().where(USERS.c.id == user_id)).one())
+
+
+def _as_json(row) -> dict:
+    return {
+        "id": row.id,
+        "email": row.email,
+        "role": row.role,
+        "created_at": row.created_at,
+        "last_active_at": row.last_active_at,
+        "deactivated_at": row.deactivated_at,
+    }
 
 
 def limits(uow: UnitOfWork, actor: Actor, user_id: str, now: datetime) -> dict:

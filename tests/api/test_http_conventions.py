@@ -199,7 +199,7 @@ def test_cors_preflight_answers_before_auth_with_exact_origin(api):
     assert "Origin" in r.headers.get("Vary", "")
 
 
-@pytest.mark.parametrize("path", ["/v1/no-such-route", "/v1/lists/x/leads/extra", "/nowhere"])
+@pytest.mark.parametrize("path", ["/v1/no-such-route", "/v1/lists/x/leads/y/extra", "/nowhere"])
 def test_cors_preflight_on_an_unknown_route_is_2xx_so_the_404_itself_can_be_read(api, path):
     """A preflight answered 404 fails in the browser ("Failed to fetch"); answered 2xx, the extension
     then reads the real request's 404 problem."""
@@ -274,7 +274,7 @@ def test_api_tokens_are_stored_only_as_hashes(api, app):
     user = api.account()
     token = user.headers["Authorization"].split()[1]
     with app.extensions["store"].engine.connect() as conn:
-        hashes = [r[0] for r in conn.exec_driver_sql("SELECT token_hash FROM users")]
+        hashes = [r[0] for r in conn.exec_driver_sql("SELECT hash FROM api_keys")]
     assert token not in hashes and all(len(h) == 64 for h in hashes)
 
 

@@ -31,7 +31,7 @@ def test_a_delivery_claimed_by_a_killed_worker_is_delivered_by_the_next(store, w
         second = start_worker(db_url, tmp_path / "w2.log", CRM_LEASE_SECONDS=1)
 
         def delivered():
-            d = store.run(lambda uow: crm.deliveries(uow, actor, "delivered"))
+            d = store.run(lambda uow: crm.deliveries(uow, actor, "delivered"))["deliveries"]
             return d[0] if d else None
 
         final = wait_for(delivered, 60, "the second worker to deliver")

@@ -53,7 +53,11 @@ def drain(sender, clock, rounds=20, step=3600):
 
 
 def delivery(store, actor, delivery_id):
-    return next(d for d in store.run(lambda uow: crm.deliveries(uow, actor, None)) if d["id"] == delivery_id)
+    return next(
+        d
+        for d in store.run(lambda uow: crm.deliveries(uow, actor, None))["deliveries"]
+        if d["id"] == delivery_id
+    )
 
 
 def test_r11_lead_arrives_once_after_two_failures_same_webhook_id(store, world, receiver, db_url):
@@ -114,12 +118,15 @@ def test_permanent_failure_is_failed_with_the_message_and_retry_requeues_without
         drain(sender, clock, rounds=3)
         failed = delivery(store, actor, delivery_id)
         assert failed["status"] == "failed" and "308" in failed["last_error"]
-        health = store.run(lambda uow: crm.all_connections(uow, actor))[0]
+        health = store.run(lambda uow: crm.all_connections(uow, actor))["connections"][0]
         assert health["last_error"] and health["last_success_at"] is None
         store.run(lambda uow: crm.retry(uow, actor, delivery_id))
         drain(sender, clock, rounds=2)
         assert delivery(store, actor, delivery_id)["status"] == "delivered"
-        assert store.run(lambda uow: crm.all_connections(uow, actor))[0]["last_success_at"] is not None
+        assert (
+            store.run(lambda uow: crm.all_connections(uow, actor))["connections"][0]["last_success_at"]
+            is not None
+        )
         balance = store.run(lambda uow: charge_guard.balances(uow, actor.account_id))[CreditType.EMAIL]
         assert balance == 99 * MILLI
     finally:

@@ -9,12 +9,13 @@ from sqlalchemy import func, select
 from backend import demo
 from backend.domain.credits import MILLI, CreditType
 from backend.persistence.tables import Account
-from backend.services import accounts, charge_guard
+from backend.services import api_keys, charge_guard
 from tests.conftest import make_store
 
 
 def _opens(store, token: str):
-    return store.run(lambda uow: accounts.actor_for_token(uow, token), write=False)
+    caller = store.run(lambda uow: api_keys.authenticate(uow, token), write=False)
+    return caller and caller.actor
 
 
 def test_the_printed_token_opens_the_demo_account(store, tmp_path):

@@ -25,7 +25,18 @@ from backend.persistence.tables import (
     utcnow,
 )
 from backend.persistence.unit_of_work import UnitOfWork
-from backend.services import accounts, charge_guard, credits, extension, jobs, lists, tracking, uploads
+from backend.services import (
+    accounts,
+    charge_guard,
+    credits,
+    extension,
+    jobs,
+    lists,
+    post_exports,
+    tracking,
+    uploads,
+)
+from backend.services.pages import PageRequest
 from backend.services.people import PersonRef
 from tests.conftest import make_store
 from tests.invariants import assert_ledger_invariants
@@ -491,11 +502,13 @@ def test_ledger_pages_read_while_a_charge_of_another_credit_type_commits_lose_no
     def pages():
         seen, cursor = [], None
         while True:
-            page = store.run(lambda uow: credits.ledger(uow, actor, None, 2, cursor), write=False)
+            page = store.run(
+                lambda uow: credits.ledger(uow, actor, None, PageRequest(2, cursor)), write=False
+            )
             seen += [int(e["id"]) for e in page["entries"]]
             if not page["next_cursor"]:
                 return seen
-            cursor = int(page["next_cursor"])
+            cursor = page["next_cursor"]
 
     first = pages()
     page_read.set()
@@ -504,7 +517,7 @@ def test_ledger_pages_read_while_a_charge_of_another_credit_type_commits_lose_no
     top = max(first)
     again = [i for i in pages() if i > top]
     every = store.run(
-        lambda uow: [int(e["id"]) for e in credits.ledger(uow, actor, None, 500, None)["entries"]]
+        lambda uow: [int(e["id"]) for e in credits.ledger(uow, actor, None, PageRequest(500))["entries"]]
     )
     assert sorted(first + again) == sorted(every)
 
@@ -572,3 +585,35 @@ def test_r6_an_upload_chunk_and_a_reveal_naming_one_person_never_deadlock(store,
     assert deadlocks == []
     assert store.run(lambda uow: charge_guard.balances(uow, actor.account_id))[CreditType.EMAIL] == 9 * MILLI
     assert_ledger_invariants(store)
+
+
+def test_deleting_a_list_racing_a_post_export_into_it_lets_exactly_one_win(store, world, monkeypatch):
+    """Both have checked the list (the delete: that no job writes into it) before either writes; the
+    list's row lock makes one wait: a job queued into a deleted list, or a list deleted under a queued
+    job, never happens."""
+    actor = world.account()
+    urls = world.people(2)
+    lid = store.run(lambda uow: lists.create(uow, actor, "l"))["id"]
+    arrived = threading.Barrier(2)
+
+    def after_both_checked(fn):
+        def wrapped(*args, **kwargs):
+            try:
+                arrived.wait(timeout=2)  # the second waits on the list's lock and never arrives
+            except threading.BrokenBarrierError:
+                pass
+            return fn(*args, **kwargs)
+
+        return wrapped
+
+    monkeypatch.setattr(jobs, "create", after_both_checked(jobs.create))
+    monkeypatch.setattr(lists, "writing_job", after_both_checked(lists.writing_job))
+    engagers = [{"linkedin_url": u, "full_name": "N", "engagement": "like"} for u in urls]
+    post = "https://www.linkedin.com/posts/x-1"
+    queue = lambda: store.run(lambda uow: post_exports.queue(uow, actor, post, engagers, "list", lid, False))  # noqa: E731
+    delete = lambda: store.run(lambda uow: lists.delete_list(uow, actor, lid))  # noqa: E731
+    done, errors = race(2, [queue, delete])
+    made = store.run(lambda uow: uow.session.execute(select(func.count()).select_from(Job)).scalar_one())
+    kept = store.run(lambda uow: uow.execute(select(lists.LISTS.c.id)).scalars().all())
+    assert len(done) == 1 and len(errors) == 1
+    assert (made, kept, type(errors[0]).__name__) in ((1, [lid], "ListInUse"), (0, [], "NotFound"))

@@ -50,7 +50,7 @@ def test_embedded_without_secret_keys_makes_a_key_once_under_var_and_reuses_it(t
 
 def test_secret_keys_from_the_environment_are_used_and_nothing_is_made(tmp_path):
     keys = (new_key(), new_key())
-    settings = embedded(tmp_path, SECRET_KEYS=f" {keys[0]} , {keys[1]} ")
+    settings = embedded(tmp_path, SECRET_KEYS=f" {keys[0]} , {keys[1]} ", SUPPRESSION_KEY="s" * 64)
     assert settings.secret_keys == keys
     app = create_app(settings)
     try:
@@ -58,8 +58,36 @@ def test_secret_keys_from_the_environment_are_used_and_nothing_is_made(tmp_path)
         with app.app_context():
             out = app.test_cli_runner().invoke(args=["db", "upgrade"])
         assert out.exit_code == 0 and "SECRET_KEYS unset" not in out.output
+        assert "SUPPRESSION_KEY unset" not in out.output
     finally:
         dispose(app)
+
+
+def test_a_postgresql_database_without_a_suppression_key_refuses_to_start():
+    settings = Settings.from_env(
+        {"DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:5432/leadledger", "SECRET_KEYS": new_key()}
+    )
+    with pytest.raises(ValueError, match="SUPPRESSION_KEY is not set"):
+        create_app(settings)
+
+
+def test_embedded_without_a_suppression_key_makes_one_once_and_hashes_alike_after_a_restart(tmp_path):
+    """R27: the records an erasure made must still match after a restart, so the made key is kept."""
+    first = create_app(embedded(tmp_path))
+    key_file = tmp_path / "var" / "suppression_key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    second = create_app(embedded(tmp_path))
+    try:
+        hashes = [app.extensions["store"].suppressor.email_hash("A@x.example") for app in (first, second)]
+        assert hashes[0] == hashes[1] and "x.example" not in hashes[0]
+        with second.app_context():
+            out = second.test_cli_runner().invoke(args=["db", "upgrade"])
+        assert (
+            f"SUPPRESSION_KEY unset: erasures are remembered under the key kept in {key_file}" in out.output
+        )
+        assert key_file.read_text().strip() not in out.output
+    finally:
+        dispose(first, second)
 
 
 def test_a_key_that_is_not_a_fernet_key_refuses_to_start_without_repeating_it(tmp_path):
