@@ -2,11 +2,13 @@
 worker and metrics directory, on ONE PostgreSQL database and ONE Redis queue. Clients race over both
 servers on the same people and on an account's last credits; afterwards SQL shows every credit charged
 once, the receiver shows every delivery sent once, and each server's /metrics adds up to what was
-sent to it."""
+sent to it. And RATE_LIMIT with REDIS_URL is one count for an API key across both servers."""
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -265,3 +267,50 @@ def assert_metrics_add_up(servers: list[Server], sent: Counter) -> None:
     charged = sum(total(f, "leadledger_credits_charged", credit_type="email") for f in scraped)
     delivered = sum(total(f, "leadledger_crm_delivery_attempts", outcome="delivered") for f in scraped)
     assert charged == CREDITS and delivered == len(sent)
+
+
+LIMIT, FLOOD_SECONDS = 20, 4  # RATE_LIMIT per second, and how long the flood lasts
+FLOOD_RATE = 5 * LIMIT  # requests a second, alternating servers: each alone is sent 2.5x the limit
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_two_servers_share_one_rate_limit_count(db_url, store, shared_redis, tmp_path):
+    """RATE_LIMIT with REDIS_URL is counted across hosts (README "Production"): one API key flooding
+    both servers gets no more through than the limit allows one server."""
+    redis_url, name = shared_redis
+    env = dict(REDIS_URL=redis_url, QUEUE_NAME=name, RATE_LIMIT=f"{LIMIT}/second")
+    with two_servers(db_url, tmp_path, with_workers=False, **env) as servers:
+        account = servers[0].call(
+            "POST", "/v1/admin/accounts", ADMIN, {"name": "rl", "admin_email": "a@x.example", "grants": {}}
+        )
+        assert account.status_code == 201, account.text
+        answers = flood(servers, account.json()["users"][0]["api_token"])
+    assert {status for _, status, _ in answers} == {200, 429}
+    ok = [span for _, status, span in answers if status == 200]
+    took = max(span[1] for _, _, span in answers)
+    # over the whole windows the flood took, at most one window's allowance beyond the limit: two
+    # separate counts would have let through up to twice as much
+    assert LIMIT * (FLOOD_SECONDS - 1) <= len(ok) <= LIMIT * (math.ceil(took) + 1), (len(ok), took)
+    for start in sorted(sent for sent, _ in ok):  # no second (sent to answered) holds more than LIMIT
+        within = [span for span in ok if span[0] >= start and span[1] < start + 1]
+        assert len(within) <= LIMIT, (start, within)
+    for n in (0, 1):  # both servers admitted and refused: each consulted the one count
+        assert {status for server, status, _ in answers if server == n} == {200, 429}
+
+
+def flood(servers: list[Server], token: str) -> list[tuple[int, int, tuple[float, float]]]:
+    """FLOOD_RATE requests a second for FLOOD_SECONDS, evenly paced, alternating servers, from 32
+    threads: (server, status, (sent, answered) in seconds from the start) each."""
+    start = time.monotonic()
+
+    def call(i: int):
+        delay = start + i / FLOOD_RATE - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)  # pacing the load, not waiting for the servers' state
+        sent = time.monotonic() - start
+        r = servers[i % 2].call("GET", "/v1/me", token)
+        return i % 2, r.status_code, (sent, time.monotonic() - start)
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        return list(pool.map(call, range(FLOOD_RATE * FLOOD_SECONDS)))
