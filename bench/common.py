@@ -97,7 +97,11 @@ def served(url: str, port: int = 8911, workers: int = 2, threads: int = 8, targe
         yield base
     finally:
         os.killpg(proc.pid, 15)
-        proc.wait(10)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:  # a loaded machine: gunicorn's graceful stop overran
+            os.killpg(proc.pid, 9)
+            proc.wait(10)
 
 
 def admin_post(base: str, path: str, body: dict) -> dict:
