@@ -20,7 +20,7 @@ ADMIN = "bench-admin"
 PG_SERVER = os.environ.get("BENCH_PG_SERVER", "postgresql+psycopg://postgres@127.0.0.1:5432")
 PY = sys.executable
 BENCH_KEY = Fernet.generate_key().decode()  # SECRET_KEYS of the server and worker a bench starts
-BENCH_RATE_LIMIT = "1000000/second"
+BENCH_SUPPRESSION_KEY = secrets.token_hex(32)  # SUPPRESSION_KEY of the same (R27)
 
 
 @contextmanager
@@ -44,6 +44,11 @@ def database(engine: str):
             conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
+# Benches drive one key far past any sensible per-key limit: the figures are the charge path's, not
+# the rate limiter's refusals (../shared/guides/performance.md).
+RATE_LIMIT = "1000000/second"
+
+
 def env(url: str) -> dict:
     """The servers, workers and in-process apps a bench starts: rate limits (api.md) far above any
     bench's load, so that a bench measures the work and not 429s (the limiter's storage call is
@@ -53,8 +58,9 @@ def env(url: str) -> dict:
         DATABASE_URL=url,
         CREDITS_ADMIN_TOKEN=ADMIN,
         SECRET_KEYS=BENCH_KEY,
-        RATE_LIMIT=BENCH_RATE_LIMIT,
-        RATE_LIMIT_BULK=BENCH_RATE_LIMIT,
+        SUPPRESSION_KEY=BENCH_SUPPRESSION_KEY,
+        RATE_LIMIT=RATE_LIMIT,
+        RATE_LIMIT_BULK=RATE_LIMIT,
     )
     return e
 
@@ -102,7 +108,11 @@ def served(url: str, port: int = 8911, workers: int = 2, threads: int = 8, targe
         yield base
     finally:
         os.killpg(proc.pid, 15)
-        proc.wait(10)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:  # a loaded machine: gunicorn's graceful stop overran
+            os.killpg(proc.pid, 9)
+            proc.wait(10)
 
 
 def admin_post(base: str, path: str, body: dict) -> dict:

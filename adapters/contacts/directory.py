@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, create_engine, func, select
 from sqlalchemy.engine import make_url
 
 from adapters.contacts.base import Contact, ContactProvider
+from backend.persistence.db import ping_when_idle
 from backend.persistence.statements import fetch
 from backend.persistence.tables import DirectoryEntry
 
@@ -30,13 +31,10 @@ class DirectoryProvider(ContactProvider):
             if url.drivername == "postgresql":
                 url = url.set(drivername="postgresql+psycopg")
             # autocommit: a lookup is one SELECT, so no BEGIN/ROLLBACK round trips around it
-            self.engine = create_engine(
-                url,
-                pool_size=2,
-                max_overflow=8,
-                pool_pre_ping=True,
-                isolation_level="AUTOCOMMIT",
-                hide_parameters=True,  # an error never shows the looked-up values (api.md "Operations")
+            self.engine = ping_when_idle(
+                create_engine(
+                    url, pool_size=2, max_overflow=8, isolation_level="AUTOCOMMIT", hide_parameters=True
+                )
             )
 
     def lookup(self, linkedin_url: str) -> Contact | None:

@@ -8,6 +8,9 @@ How it stays race-free on both engines:
 - the primary key of `unlocks` (account, person, kind) decides who pays: a plain charge inserts the
   unlocks with `ON CONFLICT DO NOTHING` and charges only the rows that insert created;
 - the debit is one conditional `UPDATE … WHERE amount >= :x`, and a CHECK keeps the balance >= 0.
+On PostgreSQL a plain charge runs all of that, R24's count and the ledger rows as one call
+(persistence/charge_statement.py), so a hot account's balance rows stay locked for database time only;
+SQLite, whose one writer pays no round trips, keeps the statements below.
 The caller's own writes (list entry, delivery, enrollment) share the transaction, so a refusal
 (InsufficientCredits) rolls all of them back together (R5).
 """
@@ -23,9 +26,10 @@ from typing import NamedTuple
 from sqlalchemy import bindparam, insert, select, update
 
 from backend.domain.credits import CREDIT_TYPES, CreditType, UnlockKind
-from backend.domain.errors import InsufficientCredits
+from backend.domain.errors import InsufficientCredits, UserLimitReached
 from backend.domain.reasons import Reason, ReasonCode
 from backend.domain.rules import TRACKING_HOLD
+from backend.persistence import charge_statement
 from backend.persistence.statements import insert_ignoring_conflicts, insert_many
 from backend.persistence.tables import Balance, LedgerEntry, TrackedPerson, Unlock, utcnow
 from backend.persistence.unit_of_work import UnitOfWork
@@ -76,10 +80,19 @@ class Unlocking(NamedTuple):
     value: str | None = None
 
 
+class After(NamedTuple):
+    """The account's balances and the user's R24 limits (limit, used this month) just after a charge,
+    as the charge read them back: the answer shows them without reading them again."""
+
+    balance: dict[CreditType, int]
+    limits: dict[CreditType, tuple[int, int]]
+
+
 @dataclass
 class Outcome:
     reasons: dict[tuple[str, UnlockKind], Reason] = field(default_factory=dict)
     values: dict[tuple[str, UnlockKind], str | None] = field(default_factory=dict)  # held, found unlocked
+    after: After | None = None  # when the charge read them back
 
 
 def held(uow: UnitOfWork, account_id: str, person_ids: Iterable[str], kinds: Iterable[UnlockKind]):
@@ -132,23 +145,70 @@ def charge_unlocks(
     fresh = _not_held(wanted, known or {}, actor, outcome)
     if not fresh:
         return outcome
-    if uow.dialect != "sqlite":  # balance rows before unlocks, as every charging transaction
-        types = sorted({w.kind.credit_type for w in fresh.values()}, key=CREDIT_TYPES.index)
-        lock_balances(uow, actor.account_id, types)
-    now = utcnow()
+    if uow.dialect == "postgresql":
+        return _charge_in_one_statement(uow, actor, action, fresh, outcome)
+    now = utcnow()  # SQLite: BEGIN IMMEDIATE made this transaction the only writer, the balances' lock
     created = _insert_unlocks(uow, actor, fresh.values(), now)
-    raced = [key for key in fresh if key not in created]
-    if raced:  # unlocked since the caller looked: held, not charged
-        rows = held(uow, actor.account_id, {p for p, _ in raced}, {k for _, k in raced})
-        for key in raced:
-            del fresh[key]
-            outcome.reasons[key] = already_unlocked(rows[key], actor)
-            outcome.values[key] = rows[key].value
+    _met_by_the_insert(uow, actor, fresh, created, outcome)
     for credit_type in sorted({w.kind.credit_type for w in fresh.values()}, key=CREDIT_TYPES.index):
         items = [w for w in fresh.values() if w.kind.credit_type == credit_type and w.amount]
         if items:
             _debit(uow, actor, action, credit_type, items, now)
     return outcome
+
+
+def _charge_in_one_statement(uow: UnitOfWork, actor: Actor, action: str, fresh: dict, outcome: Outcome):
+    """PostgreSQL's plain charge: lock, insert, debit, count (R24) and ledger in one call, the same
+    steps in the same order as the statements; this decides what is wanted and what the types' order
+    and R24's limited types are, and turns the call's answer into the outcome or the refusal."""
+    now = utcnow()
+    items = [
+        charge_statement.Item(w.person_id, str(w.kind), str(w.kind.credit_type), w.amount, w.value)
+        for w in fresh.values()
+    ]
+    done = charge_statement.charge(
+        uow,
+        actor.account_id,
+        actor.user_id,
+        action,
+        now,
+        user_limits.period_of(now),
+        [str(t) for t in user_limits.LIMITED],
+        [str(t) for t in CREDIT_TYPES],
+        items,
+    )
+    if done.refused:  # the unit of work rolls back what the call did (R5)
+        raise _refusal(done.refused)
+    created = {(p, UnlockKind(k)) for p, k in done.created}
+    _met_by_the_insert(uow, actor, fresh, created, outcome)
+    balance = {CreditType(t): amount for t, amount in done.balance.items()}
+    outcome.after = After(balance, user_limits.this_month(done.limits, now))
+    for credit_type in {w.kind.credit_type for key, w in fresh.items() if key in created and w.amount}:
+        total = sum(w.amount for w in fresh.values() if w.kind.credit_type == credit_type)
+        uow.charges.append((str(credit_type), action, total))  # counted once committed (/metrics)
+        alerts.judge_balance(uow, actor.account_id, credit_type, balance[credit_type])  # R25
+        if credit_type in outcome.after.limits:  # a user without a limit has nothing to judge
+            alerts.judge_user(uow, actor.account_id, actor.user_id, credit_type, now)
+    return outcome
+
+
+def _refusal(refused: dict) -> Exception:
+    if refused["refused"] == "user_limit_reached":
+        return UserLimitReached(
+            refused["credit_type"], refused["limit"], refused["used"], refused["required"]
+        )
+    return InsufficientCredits(refused["credit_type"], refused["required"], refused["available"])
+
+
+def _met_by_the_insert(uow: UnitOfWork, actor: Actor, fresh: dict, created: set, outcome: Outcome) -> None:
+    """Items the insert did not create were unlocked since the caller looked: held, not charged."""
+    raced = [key for key in fresh if key not in created]
+    if raced:
+        rows = held(uow, actor.account_id, {p for p, _ in raced}, {k for _, k in raced})
+        for key in raced:
+            del fresh[key]
+            outcome.reasons[key] = already_unlocked(rows[key], actor)
+            outcome.values[key] = rows[key].value
 
 
 def _charge_from_amounts(uow, actor, action, wanted, reserved, partial, known, outcome) -> Outcome:

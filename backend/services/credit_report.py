@@ -9,7 +9,7 @@ from backend.domain.reasons import Reason
 from backend.persistence.tables import utcnow
 from backend.persistence.unit_of_work import UnitOfWork
 from backend.services import charge_guard, user_limits
-from backend.services.charge_guard import Actor
+from backend.services.charge_guard import Actor, After
 
 
 def charged_of(reasons_by_person: list[dict]) -> Counter:
@@ -21,15 +21,22 @@ def charged_of(reasons_by_person: list[dict]) -> Counter:
     return total
 
 
-def report(uow: UnitOfWork, actor: Actor, charged: Counter, reasons: dict | None = None) -> dict:
-    """`{"charged", "balance", "reasons"?}`; reasons are keyed by unlock kind or credit type."""
+def report(
+    uow: UnitOfWork, actor: Actor, charged: Counter, reasons: dict | None = None, after: After | None = None
+) -> dict:
+    """`{"charged", "balance", "reasons"?}`; reasons are keyed by unlock kind or credit type. `after`:
+    the balances and limits the charge read back (charge_guard.After); else they are read here."""
+    balance = after.balance if after is not None else charge_guard.balances(uow, actor.account_id)
     out = {
         "charged": {str(t): render(charged.get(t, 0)) for t in CreditType},
-        "balance": {str(t): render(a) for t, a in charge_guard.balances(uow, actor.account_id).items()},
+        "balance": {str(t): render(a) for t, a in balance.items()},
     }
     if reasons is not None:
         out["reasons"] = reasons_json(reasons)
-    limits = user_limits.of_user(uow, actor.user_id, utcnow()) if actor.user_id else {}
+    if after is not None:
+        limits = after.limits
+    else:
+        limits = user_limits.of_user(uow, actor.user_id, utcnow()) if actor.user_id else {}
     if limits:  # R24: so the extension can warn before a refusal
         out["user_limit"] = {
             str(t): {"limit": render(cap), "used": render(used)} for t, (cap, used) in limits.items()

@@ -178,4 +178,4 @@ def person_json(held: Held) -> dict:
 
 def _credits(uow: UnitOfWork, actor: Actor, held: Held) -> dict:
     reasons = {kind.credit_type: reason for kind, reason in held.reasons.items()}
-    return report(uow, actor, charged_of([held.reasons]), reasons)
+    return report(uow, actor, charged_of([held.reasons]), reasons, held.after)

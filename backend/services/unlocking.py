@@ -15,7 +15,7 @@ from backend.domain.reasons import Reason, ReasonCode
 from backend.domain.rules import UNLOCK_COST
 from backend.persistence.unit_of_work import UnitOfWork
 from backend.services import charge_guard
-from backend.services.charge_guard import Actor, Outcome, Unlocking
+from backend.services.charge_guard import Actor, After, Outcome, Unlocking
 from backend.services.people import PEOPLE
 
 
@@ -27,6 +27,7 @@ class Held:
     values: dict[UnlockKind, str] = field(default_factory=dict)
     reasons: dict[UnlockKind, Reason] = field(default_factory=dict)
     contact: Contact | None = None
+    after: After | None = None  # the balances and limits after the charge, when it read them back
 
 
 def unlock(
@@ -92,6 +93,8 @@ def unlock_many(
 
 
 def _record(result: dict[str, Held], outcome: Outcome, wanted, existing, actor: Actor) -> None:
+    for held in result.values():
+        held.after = outcome.after
     for (pid, kind), row in existing.items():
         result[pid].reasons[kind] = charge_guard.already_unlocked(row, actor)
     for w in wanted:

@@ -92,11 +92,13 @@ def room(uow: UnitOfWork, user_id: str | None, now: datetime) -> dict[CreditType
 
 def of_user(uow: UnitOfWork, user_id: str, now: datetime) -> dict[CreditType, tuple[int, int]]:
     """(limit, used this month) of each limited type the user has a limit on."""
+    return this_month(uow.fetch(_OF_USER, {"u": user_id}), now)
+
+
+def this_month(rows, now: datetime) -> dict[CreditType, tuple[int, int]]:
+    """(limit, used this month) per type, from the user's rows (credit_type, cap, used, period)."""
     period = period_of(now)
-    return {
-        CreditType(r.credit_type): (r.cap, r.used if r.period == period else 0)
-        for r in uow.fetch(_OF_USER, {"u": user_id})
-    }
+    return {CreditType(t): (cap, used if p == period else 0) for t, cap, used, p in rows}
 
 
 def used_in_ledger(uow: UnitOfWork, user_id: str, credit_type: CreditType, period: str) -> int:
