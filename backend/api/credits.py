@@ -40,7 +40,14 @@ def ledger(query):
 @blp.route("/credits/usage", methods=["GET"])
 @blp.arguments(s.UsageQuerySchema(), location="query")
 @blp.response(200, s.UsagePage)
-@blp.doc(responses={"200": {"content": {"text/csv": {"schema": {"type": "string"}}}}})
+@blp.doc(
+    responses={
+        "200": {
+            "description": "the usage rows (JSON), or every row of the range as CSV",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+    }
+)
 def usage_report(args):
     """What the account used, released and was granted, per period, user, action and credit type.
     Rows are ordered by period, then user, then action, then credit type, and paged by cursor;
