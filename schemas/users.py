@@ -6,17 +6,9 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from schemas.admin import ROLES
-from schemas.common import CreditAmount
+from schemas.common import CreditAmount, PageQuery  # noqa: F401  (the users' and keys' listings)
 
 ORDER = "Oldest first: ascending `created_at`, then `id`."
-
-
-class PageQuery(Schema):
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-    cursor = fields.String(
-        validate=validate.Length(min=1, max=400),
-        metadata={"description": "`next_cursor` of the previous page of this same listing"},
-    )
 
 
 class RoleRequest(Schema):

@@ -20,11 +20,13 @@ from backend.domain.errors import Conflict, Forbidden, NotFound
 from backend.persistence.statements import db_now
 from backend.persistence.tables import ApiKey, User
 from backend.persistence.unit_of_work import UnitOfWork
-from backend.services import keyset, owned
+from backend.services import owned
 from backend.services.charge_guard import Actor
+from backend.services.pages import Order, PageRequest, keyset
 
 KEYS = ApiKey.__table__
 USERS = User.__table__
+KEY_ORDER = Order("api_keys", KEYS.c.created_at, KEYS.c.id)  # oldest first
 PREFIX_LENGTH = 10  # "ll_" and 7 of the token's 43 random characters: enough to tell keys apart
 TOUCH_EVERY = 60  # seconds: api.md lets `last_used_at` lag a minute, so a key is written once a minute
 FIRST_KEY = "first key"
@@ -83,9 +85,8 @@ def listing(uow: UnitOfWork, actor: Actor, user_id: str | None, limit: int, curs
         _admin(actor, "list another user's keys")
         owned.get(uow, actor, User, user_id, "user")
     stmt = select(KEYS).where(KEYS.c.user_id == user_id, KEYS.c.account_id == actor.account_id)
-    scope = f"api_keys:{actor.account_id}:{user_id}"
-    rows, next_cursor = keyset.page(uow, stmt, KEYS, scope, limit, cursor)
-    return {"api_keys": [as_json(r) for r in rows], "next_cursor": next_cursor}
+    found = keyset(uow, stmt, KEY_ORDER, (actor.account_id, user_id), PageRequest(limit, cursor))
+    return found.json("api_keys", as_json)
 
 
 def rotate(uow: UnitOfWork, actor: Actor, key_id: str, grace_seconds: int) -> dict:

@@ -18,13 +18,15 @@ from backend.domain.errors import Conflict, Forbidden
 from backend.persistence.statements import db_now
 from backend.persistence.tables import Account, ApiKey, User, UserLimit
 from backend.persistence.unit_of_work import UnitOfWork
-from backend.services import accounts, api_keys, charge_guard, keyset, owned, user_limits
+from backend.services import accounts, api_keys, charge_guard, owned, user_limits
 from backend.services.charge_guard import Actor
+from backend.services.pages import Order, PageRequest, keyset
 
 LIMITS = UserLimit.__table__
 USERS = User.__table__
 KEYS = ApiKey.__table__
 ACCOUNTS = Account.__table__
+USER_ORDER = Order("users", USERS.c.created_at, USERS.c.id)  # oldest first
 LAST_ADMIN = "this is the account's last active admin: make another user an admin first"
 
 
@@ -37,8 +39,8 @@ def listing(uow: UnitOfWork, actor: Actor, limit: int, cursor: str | None) -> di
     """The account's users, oldest first, removed ones included (their `deactivated_at` set);
     `last_active_at` is the latest use of any of their keys (lagging up to a minute)."""
     stmt = _with_last_active().where(USERS.c.account_id == actor.account_id)
-    rows, next_cursor = keyset.page(uow, stmt, USERS, f"users:{actor.account_id}", limit, cursor)
-    return {"users": [_as_json(r) for r in rows], "next_cursor": next_cursor}
+    found = keyset(uow, stmt, USER_ORDER, (actor.account_id,), PageRequest(limit, cursor))
+    return found.json("users", _as_json)
 
 
 def change_role(uow: UnitOfWork, actor: Actor, user_id: str, role: str) -> dict:
