@@ -13,7 +13,6 @@ A suppression record — a keyed hash of the URL and of each email — keeps the
 
 from __future__ import annotations
 
-import base64
 import json
 import uuid
 from collections import defaultdict
@@ -21,7 +20,6 @@ from collections import defaultdict
 from sqlalchemy import String, Text, cast, delete, func, or_, select, update
 
 from backend.domain.credits import UnlockKind
-from backend.domain.errors import InvalidInput
 from backend.domain.identity import canonical_linkedin_url, email_key
 from backend.persistence.statements import insert_ignoring_conflicts
 from backend.persistence.tables import (
@@ -44,6 +42,7 @@ from backend.persistence.tables import (
 from backend.persistence.unit_of_work import UnitOfWork
 from backend.services import charge_guard
 from backend.services.charge_guard import Actor
+from backend.services.pages import Order, PageRequest, keyset
 
 PEOPLE, DIRECTORY, UNLOCKS = Person.__table__, DirectoryEntry.__table__, Unlock.__table__
 ENROLLMENTS, ERASURES, SUPPRESSIONS = Enrollment.__table__, Erasure.__table__, Suppression.__table__
@@ -52,7 +51,7 @@ BY_PERSON = (ListLead.__table__, SavedSearchPerson.__table__, Notification.__tab
 # not sent, or retryable by hand (a retry of a payload emptied would send nothing): cancelled
 OPEN_DELIVERIES = ("pending", "failed", "dead")
 CHUNK = 500
-CURSOR_OF = "erasures:"  # a cursor of another listing decodes to no erasure
+ERASURE_ORDER = Order("erasures", ERASURES.c.created_at, ERASURES.c.id, descending=True)
 
 
 def erase(uow: UnitOfWork, linkedin_url: str | None, email: str | None) -> dict:
@@ -87,42 +86,12 @@ def _answer(person_ids, *, already_erased=False, suppressed=0, unlocks=0, leads=
 
 
 def listing(uow: UnitOfWork, cursor: str | None, limit: int) -> dict:
-    """The erasures, newest first (created_at, then id, descending): when, and whom (opaque ids), never
-    the values. The cursor names the last erasure of the page; erasures are never removed, so one that
-    names none is forged (422), and erasures made while paging sort before it and are never met."""
-    stmt = select(ERASURES).order_by(ERASURES.c.created_at.desc(), ERASURES.c.id.desc())
-    if cursor:
-        last = uow.execute(
-            select(ERASURES.c.created_at, ERASURES.c.id).where(ERASURES.c.id == _decode(cursor))
-        ).first()
-        if last is None:
-            raise InvalidInput(
-                "this cursor is not one the erasures listing gave", fields={"cursor": ["unknown cursor"]}
-            )
-        stmt = stmt.where(
-            or_(
-                ERASURES.c.created_at < last.created_at,
-                (ERASURES.c.created_at == last.created_at) & (ERASURES.c.id < last.id),
-            )
-        )
-    rows = uow.execute(stmt.limit(limit + 1)).all()
-    page = rows[:limit]
-    return {
-        "erasures": [{"id": r.id, "created_at": r.created_at, "person_ids": r.person_ids} for r in page],
-        "next_cursor": _encode(page[-1].id) if len(rows) > limit else None,
-    }
-
-
-def _encode(erasure_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{CURSOR_OF}{erasure_id}".encode()).decode().rstrip("=")
-
-
-def _decode(cursor: str) -> str:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (ValueError, UnicodeDecodeError):
-        text = ""
-    return text.removeprefix(CURSOR_OF) if text.startswith(CURSOR_OF) else ""
+    """The erasures, newest first (created_at, then id): when, and whom (opaque ids), never the
+    values. Erasures are never removed, so paging answers each that existed once."""
+    found = keyset(uow, select(ERASURES), ERASURE_ORDER, (), PageRequest(limit, cursor))
+    return found.json(
+        "erasures", lambda r: {"id": r.id, "created_at": r.created_at, "person_ids": r.person_ids}
+    )
 
 
 def _hashes(uow: UnitOfWork, urls: list[str], emails: list[str]) -> list[str]:
