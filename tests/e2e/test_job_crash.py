@@ -54,7 +54,10 @@ def test_a_killed_worker_leaves_a_job_the_next_one_finishes_without_charging_twi
         remove_queue_file(settings)
     assert job["status"] == "succeeded", job
     assert job["result"]["counts"] == {"charged": 1900, "already_unlocked": 100}
-    leads = user.get(f"/v1/lists/{lid}/leads").json["leads"]
+    leads, cursor = [], ""
+    while cursor is not None:  # every page of the list
+        page = user.get(f"/v1/lists/{lid}/leads?limit=500" + (f"&cursor={cursor}" if cursor else "")).json
+        leads, cursor = leads + page["leads"], page["next_cursor"]
     assert len(leads) == 2000 and len({lead["person_id"] for lead in leads}) == 2000
     assert job["credits"]["charged"]["email"] == 1900
     assert user.balance()["email"] == 2500 - 100 - 1900

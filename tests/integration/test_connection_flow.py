@@ -17,6 +17,7 @@ from adapters.crm.base import AuthRefused, ConnectionGone, RateLimited
 from backend.jobs.deliveries import DeliverySender
 from backend.persistence.tables import Notification
 from backend.services import connection_status, crm, extension, notices, outbox
+from backend.services.pages import PageRequest
 from backend.services.people import PersonRef
 from tests.conftest import app_settings
 from tests.fake_crm_plugin import installed
@@ -53,11 +54,17 @@ def export(store, world, actor, connection_id, n, start=0):
 
 
 def deliveries(store, actor):
-    return {d["id"]: d for d in store.run(lambda uow: crm.deliveries(uow, actor, None))}
+    page = store.run(lambda uow: crm.deliveries(uow, actor, None, PageRequest(limit=500)))
+    return {d["id"]: d for d in page["deliveries"]}
 
 
 def connection(store, actor, connection_id):
-    return next(c for c in store.run(lambda uow: crm.all_connections(uow, actor)) if c["id"] == connection_id)
+    [found] = [
+        c
+        for c in store.run(lambda uow: crm.all_connections(uow, actor))["connections"]
+        if c["id"] == connection_id
+    ]
+    return found
 
 
 def drain(sender, clock, rounds=40, step=0):
@@ -222,7 +229,7 @@ def test_refused_credentials_hold_the_deliveries_and_notify_once_with_one_signed
         )
         held = deliveries(store, actor)
         assert {(held[i]["status"], held[i]["attempts"]) for i in ids} == {("pending", 0)}
-        [note] = store.run(lambda uow: notices.notifications(uow, actor.account_id, 10, None))[
+        [note] = store.run(lambda uow: notices.notifications(uow, actor.account_id, PageRequest(limit=10)))[
             "notifications"
         ]
         assert note["kind"] == "crm_needs_reauth" and note["detail"]["connection_id"] == conn["id"]
