@@ -37,7 +37,10 @@ def all_connections(query):
 @blp.arguments(s.ConnectionUpdate())
 @blp.response(200, s.ConnectionSchema)
 def update_connection(changes, connection_id):
-    """Rename, change the config (merged key by key, checked as at creation), pause or resume (admin)"""
+    """Rename, change the config (merged key by key, checked as at creation), pause or resume (admin)
+
+    Credentials the server's SECRET_KEYS no longer opens are replaced by a PATCH that gives new ones;
+    any other config change answers 409 `credentials_unreadable` until then."""
     caller, allow = admin(), settings().crm_allow_private_networks
     return run(lambda uow: crm.update_connection(uow, caller, connection_id, changes, allow))
 
@@ -53,7 +56,9 @@ def delete_connection(connection_id):
 @blp.route("/connections/<connection_id>/test", methods=["POST"])
 @blp.response(200, s.CheckResponse)
 def test_connection(connection_id):
-    """The adapter's harmless authenticated call (admin); refused credentials set needs_reauth"""
+    """The adapter's harmless authenticated call (admin); refused credentials set needs_reauth
+
+    409 `credentials_unreadable` when the server's SECRET_KEYS no longer opens the credentials."""
     return crm.check_connection(store(), admin(), connection_id, settings())
 
 

@@ -22,6 +22,7 @@ from backend.domain.errors import (
     UserLimitReached,
     VendorRefused,
 )
+from backend.persistence.sealed import SealedValueError
 from backend.persistence.unit_of_work import is_transient
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,19 @@ def _flatten(messages: dict) -> dict:
     return out
 
 
+def unreadable(exc: SealedValueError):
+    """A connection's credentials that no key in SECRET_KEYS opens (a key dropped too early, a
+    ciphertext copied from another row): the connection needs new ones; the message names the row,
+    never a value."""
+    return problem(
+        409,
+        "credentials_unreadable",
+        "CRM credentials unreadable",
+        f"{exc}; give the connection new credentials (PATCH its config, or reauthorize it), or put the "
+        "key that sealed them back into SECRET_KEYS",
+    )
+
+
 def unstorable(exc: DataError):
     """A value the database refuses (a NUL character, say): the request's fault, and nothing was written."""
     return problem(
@@ -158,5 +172,6 @@ def register(app: Flask) -> None:
     app.register_error_handler(DomainError, domain_error)
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(DataError, unstorable)
+    app.register_error_handler(SealedValueError, unreadable)
     app.register_error_handler(DBAPIError, database_error)
     app.register_error_handler(Exception, unexpected)

@@ -123,10 +123,12 @@ def update_connection(
     """PATCH (api.md "Updating and deleting"): `config` is merged key by key (a null goes back to
     the kind's default) and checked as at creation, so a bad key changes nothing; a new credential
     takes effect for the next attempt and ends a wait for re-authorization; `paused` pauses or
-    resumes the connection."""
+    resumes the connection. Credentials that no key in SECRET_KEYS opens any more are replaced by a
+    PATCH that gives new ones (the unreadable ones are dropped); any other config change needs them
+    opened (SealedValueError: 409 `credentials_unreadable`)."""
     row, shown = get_connection(uow, actor, connection_id), {}
     if "config" in changes:
-        before = connection_config(uow, row)
+        before = replaceable_config(uow, row, changes["config"])
         stored = _checked(row.kind, {**before, **changes["config"]}, allow_private_networks)
         store_config(uow, row.id, row.kind, stored)
         shown = _shown_once(row.kind, changes["config"], before, stored)
@@ -138,6 +140,17 @@ def update_connection(
         connection_status.set_paused(uow, row.id, changes["paused"])
     uow.session.refresh(row)
     return connection_json(row) | shown
+
+
+def replaceable_config(uow: UnitOfWork, row: CrmConnection, given: dict) -> dict:
+    """The config a PATCH merges into: the stored one opened, or only its part in clear when its
+    credentials do not open and the PATCH brings credentials of its own."""
+    try:
+        return connection_config(uow, row)
+    except SealedValueError:
+        if not set(given) & set(get_adapter(row.kind).secret_fields):
+            raise
+        return dict(row.config)
 
 
 def _shown_once(kind: str, given: dict, before: dict, stored: dict) -> dict:

@@ -30,7 +30,7 @@ from backend.persistence.tables import CrmConnection, CrmDelivery, OAuthState, u
 from backend.persistence.unit_of_work import Store, UnitOfWork
 from backend.services import owned
 from backend.services.charge_guard import Actor
-from backend.services.crm import connection_config, store_config
+from backend.services.crm import replaceable_config, store_config
 from backend.services.crm_tokens import oauth_app
 
 SEALED_FOR = "oauth_states"  # the purpose a state's sealed PKCE verifier is bound to
@@ -229,11 +229,12 @@ def _connect(uow: UnitOfWork, pending: OAuthState, config: dict) -> Connected:
 
 
 def _renew(uow: UnitOfWork, pending: OAuthState, config: dict) -> None:
-    """The same connection with new tokens (its other settings kept), active again, deliveries due."""
+    """The same connection with new tokens (its other settings kept), active again, deliveries due;
+    also the way back for credentials SECRET_KEYS no longer opens."""
     row = uow.session.get(CrmConnection, pending.connection_id)
     if row is None or row.account_id != pending.account_id:
         raise OAuthRefused("the connection being re-authorized no longer exists; nothing was changed")
-    kept = {k: v for k, v in connection_config(uow, row).items() if k != "expires_at"}
+    kept = {k: v for k, v in replaceable_config(uow, row, config).items() if k != "expires_at"}
     now = utcnow()
     uow.execute(
         update(CONNECTIONS)

@@ -214,6 +214,51 @@ def test_a_ciphertext_copied_onto_another_connection_does_not_open_and_its_deliv
         receiver.close()
 
 
+def test_credentials_no_key_opens_are_a_409_naming_the_way_out_until_new_ones_are_given(db_url):
+    """SECRET_KEYS lost the key that sealed a connection: changing anything else or testing it is a
+    409 `credentials_unreadable` that names no secret and changes nothing; a PATCH with a new secret
+    replaces them, and the connection delivers signed with it."""
+    receiver = Receiver()
+    sealed_by_old = create_app(app_settings(db_url))
+    only_new = create_app(app_settings(db_url, secret_keys=(new_key(),)))
+    lost, fresh = credentials()["webhook"]["secret"], credentials()["webhook"]["secret"]
+    try:
+        before = make_api(sealed_by_old)
+        [url] = before.directory(1)
+        user = before.account()
+        hook = user.post(
+            "/v1/crm/connections",
+            {"kind": "webhook", "name": "r", "config": {"url": receiver.url, "secret": lost}},
+        )
+        path = f"/v1/crm/connections/{hook.json['id']}"
+        client = make_api(only_new).raw
+        auth = {"Authorization": user.headers["Authorization"]}
+
+        for r in (
+            client.patch(path, json={"config": {"url": receiver.url + "/moved"}}, headers=auth),
+            client.post(path + "/test", headers=auth),
+        ):
+            assert r.status_code == 409 and r.json["code"] == "credentials_unreadable", r.json
+            assert "SECRET_KEYS" in r.json["detail"] and lost not in r.get_data(as_text=True)
+        [listed] = client.get("/v1/crm/connections", headers=auth).json["connections"]
+        assert listed["config"]["url"] == receiver.url
+
+        r = client.patch(path, json={"config": {"secret": fresh}}, headers=auth)
+        assert r.status_code == 200, r.json
+        r = client.post(
+            "/v1/extension/crm-exports",
+            json={"linkedin_url": url, "connection_id": hook.json["id"]},
+            headers=auth,
+        )
+        assert r.json["delivery"]["status"] == "pending", r.json
+        assert deliver(only_new.extensions["store"], db_url) == 1 and len(receiver.attempts) == 1
+        standardwebhooks.Webhook(fresh).verify(receiver.attempts[0]["body"], receiver.attempts[0]["headers"])
+    finally:
+        receiver.close()
+        for app in (sealed_by_old, only_new):
+            app.extensions["store"].engine.dispose()
+
+
 def test_a_sealed_value_opens_only_for_its_own_purpose_and_row():
     keyring = Keyring([new_key()])
     sealed = keyring.seal("crm_connections", "a", {"secret": "whsec_x"})
