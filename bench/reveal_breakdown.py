@@ -4,15 +4,18 @@ with requests built beforehand, one thread, back to back. Prints µs per request
 the write lock. Compare with bench/charge_throughput.py, which adds gunicorn and concurrent load:
 the gap between the two is contention, not code.
 
-Then what two per-request layers cost a charging reveal, in one run: c as served, c without the
-request metrics and JSON log line (backend/api/observe.py and the after-commit credit counter), and
-c without the API-key lookup and the rate limiter (auth answered from a caller looked up once, the
-limiter's hooks removed) — alternated over --rounds rounds of n fresh people each, medians. The
+Then what two per-request layers cost a charging reveal, in one run: c as served; c without the
+request metrics and JSON log line (backend/api/observe.py and the after-commit credit counter); and
+c with the first wave's token check in place of the API keys' and no rate limiter ("before"): one
+indexed lookup of the token's hash in its own read transaction, as backend/api/auth.py did before
+keys could be revoked, expire or belong to a removed user. The three take turns request by request
+(n charging reveals of fresh people each), so each meets the same database and machine; each
+prints its median request (a rare pause, such as a garbage collection, is no layer's own cost). The
 metrics write into a multiprocess directory and the log lines are formatted and written (to
-/dev/null), as under gunicorn. Targets (issues 15 and 17): key lookup with rate limiting ≤ 10 %,
-metrics with logging ≤ 5 % of c.
+/dev/null), as under gunicorn. Targets (issues 15 and 17): the key lookup with rate limiting adds
+≤ 10 % to c before them, metrics with logging cost ≤ 5 % of c.
 
-    .venv/bin/python bench/reveal_breakdown.py [--engines sqlite,postgresql] [--n 3000] [--rounds 3]
+    .venv/bin/python bench/reveal_breakdown.py [--engines sqlite,postgresql] [--n 3000]
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import time
 from pathlib import Path
 
 from flask import g
+from sqlalchemy import bindparam, select
 from werkzeug.test import EnvironBuilder
 
 # as under gunicorn: counters in memory-mapped files (set before prometheus-client is imported)
@@ -43,6 +47,7 @@ from backend.config import Settings  # noqa: E402
 from backend.observe import logs  # noqa: E402
 from backend.persistence.unit_of_work import WriterQueue  # noqa: E402
 from backend.services import api_keys  # noqa: E402
+from backend.services.api_keys import KEYS  # noqa: E402
 
 
 class Client:
@@ -101,6 +106,9 @@ def people(start: int, count: int) -> list[dict]:
     ]
 
 
+FIRST_WAVE_LOOKUP = select(KEYS.c.user_id, KEYS.c.account_id).where(KEYS.c.hash == bindparam("h"))
+
+
 class Layers:
     """Swaps one layer's hooks out of the app and back, between timed runs."""
 
@@ -113,38 +121,42 @@ class Layers:
         self.limiter_hooks = {limiter.check, limiter.write_fields}
         with app.app_context():
             caller = store.run(lambda uow: api_keys.authenticate(uow, token), write=False)
-        digest = auth.credential_digest(token)
 
-        def known_caller():
-            """authenticate() without the key lookup: the caller it found once."""
-            g.actor, g.api_key_id, g.credential = caller.actor, caller.key_id, digest
+        def first_wave_auth():
+            """One indexed lookup by the token's hash (no revocation, expiry or user state), then
+            the caller it names."""
+            hashed = api_keys.hash_token(auth._bearer())
+            if not store.run(lambda uow: uow.fetch(FIRST_WAVE_LOOKUP, {"h": hashed}), write=False):
+                raise SystemExit("the bench's key was not found")
+            g.actor, g.api_key_id = caller.actor, caller.key_id
 
-        self.known_caller = known_caller
+        self.first_wave_auth = first_wave_auth
 
     def use(self, variant: str) -> None:
         before, after, on_charges = list(self.before), list(self.after), self.on_charges
-        if variant == "no metrics or logging":
+        if variant == NO_OBSERVE:
             before.remove(observe._begin)
             after.remove(observe._finish)
             on_charges = None
-        elif variant == "no key lookup or rate limit":
-            before = [self.known_caller if f is auth.authenticate else f for f in before]
+        elif variant == BEFORE_KEYS:
+            before = [self.first_wave_auth if f is auth.authenticate else f for f in before]
             before = [f for f in before if f not in self.limiter_hooks]
             after = [f for f in after if f not in self.limiter_hooks]
         self.app.before_request_funcs[None], self.app.after_request_funcs[None] = before, after
         self.store.on_charges = on_charges
 
 
-VARIANTS = ("as served", "no metrics or logging", "no key lookup or rate limit")
+SERVED, NO_OBSERVE, BEFORE_KEYS = "as served", "no metrics or logging", "first-wave token check, no limiter"
+VARIANTS = (SERVED, NO_OBSERVE, BEFORE_KEYS)
 
 
-def measure(url: str, n: int, rounds: int) -> dict:
+def measure(url: str, n: int) -> dict:
     app = create_app(Settings.from_env(env(url)))
     store = app.extensions["store"]
     if store.writer is not None:
         store.writer = TimedWriterQueue(store.engine.url.database)
     admin = Client(app, ADMIN)
-    total = (1 + len(VARIANTS) * rounds) * n + 1
+    total = (1 + len(VARIANTS)) * n + 1
     for start in range(0, total, 5000):
         batch = {"people": people(start, min(5000, total - start))}
         admin.call(admin.prepare("POST", "/v1/admin/directory", batch))
@@ -154,8 +166,10 @@ def measure(url: str, n: int, rounds: int) -> dict:
     client = Client(app, token)
     reveal = "/v1/extension/reveal"
 
-    def charging(start: int) -> list:
-        return [client.prepare("POST", reveal, {"linkedin_url": p["linkedin_url"]}) for p in people(start, n)]
+    def charging(start: int, count: int) -> list:
+        return [
+            client.prepare("POST", reveal, {"linkedin_url": p["linkedin_url"]}) for p in people(start, count)
+        ]
 
     held = client.prepare("POST", reveal, {"linkedin_url": people(0, 1)[0]["linkedin_url"]})
     client.call(held)  # charged once; held from now on
@@ -166,17 +180,16 @@ def measure(url: str, n: int, rounds: int) -> dict:
     writer = store.writer
     if writer is not None:
         writer.held_for, writer.holds = 0.0, 0
-    c = per_request(client, charging(1))
+    c = per_request(client, charging(1, n))
     hold = writer.held_for / writer.holds * 1e6 if writer is not None else None
     layers, times = Layers(app, store, token), {v: [] for v in VARIANTS}
-    next_person = 1 + n
-    for _ in range(rounds):
-        for variant in VARIANTS:
-            batch = charging(next_person)
-            next_person += n
-            layers.use(variant)
-            times[variant].append(per_request(client, batch))
-    layers.use("as served")
+    turns = [(VARIANTS[i % len(VARIANTS)], r) for i, r in enumerate(charging(1 + n, len(VARIANTS) * n))]
+    for variant, prepared in turns:
+        layers.use(variant)
+        start = time.perf_counter()
+        client.call(prepared)
+        times[variant].append((time.perf_counter() - start) * 1e6)
+    layers.use(SERVED)
     store.engine.dispose()
     return {"a": a, "b": b, "c": c, "hold": hold, **{v: statistics.median(t) for v, t in times.items()}}
 
@@ -185,7 +198,6 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--engines", default="sqlite,postgresql")
     ap.add_argument("--n", type=int, default=3000)
-    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     logs.configure()
     for handler in logging.getLogger().handlers:  # formatted and written, as served; not shown
@@ -195,19 +207,20 @@ def main() -> None:
     print(f"{'engine':<11} {'a /v1/me':>9} {'b held':>8} {'c charge':>9}  {'b/a':>5} {'c/a':>5}  write lock")
     for engine in args.engines.split(","):
         with database(engine) as url:
-            m = results[engine] = measure(url, args.n, args.rounds)
+            m = results[engine] = measure(url, args.n)
         hold = f"{m['hold']:.0f} µs per charge" if m["hold"] else "(no write lock: PostgreSQL)"
         print(
             f"{engine:<11} {m['a']:>7.0f}µs {m['b']:>6.0f}µs {m['c']:>7.0f}µs  {m['a'] / m['b']:>5.2f}"
             f" {m['a'] / m['c']:>5.2f}  {hold}"
         )
-    print(f"\ncharging reveal c by layer (medians of {args.rounds} alternated rounds of {args.n}):")
-    print(f"{'engine':<11} {'as served':>10} {'-metrics,log':>13} {'-key,limit':>11}  metrics+log  key+limit")
+    print(f"\ncharging reveal c by layer (median of {args.n} requests each, taking turns):")
+    head = f"{'engine':<11} {'as served':>10} {'-metrics,log':>13} {'before keys':>12}"
+    print(head + "  metrics+log  keys+limiter")
     for engine, m in results.items():
-        served, observed, keyed = m["as served"], m["no metrics or logging"], m["no key lookup or rate limit"]
+        served, observed, before = m[SERVED], m[NO_OBSERVE], m[BEFORE_KEYS]
         print(
-            f"{engine:<11} {served:>8.0f}µs {observed:>11.0f}µs {keyed:>9.0f}µs"
-            f"  {(served - observed) / served:>10.1%}  {(served - keyed) / served:>8.1%}"
+            f"{engine:<11} {served:>8.0f}µs {observed:>11.0f}µs {before:>10.0f}µs"
+            f"  {(served - observed) / served:>10.1%}  {(served - before) / before:>+11.1%}"
         )
 
 

@@ -14,10 +14,15 @@ FIELDS = "%(levelname)s %(name)s %(message)s"
 
 
 def configure(level: int = logging.INFO) -> None:
-    """Send the root logger's records to stderr as JSON (once per process)."""
+    """Send the root logger's records to stderr as JSON (once per process). A record no longer
+    gathers what no line shows: the calling file and line, and the multiprocessing name (the logging
+    HOWTO's "Optimization"; bench/reveal_breakdown.py). The thread and process ids stay: gunicorn's
+    own lines show `%(process)d`, which a missing id would break."""
     root = logging.getLogger()
     if any(getattr(h, "leadledger_json", False) for h in root.handlers):
         return
+    logging._srcfile = None  # the HOWTO's documented switch for findCaller()
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         JsonFormatter(FIELDS, rename_fields={"levelname": "level", "name": "logger"}, timestamp="time")
