@@ -47,7 +47,7 @@ KEYS = (  # the ceiling's own API keys: one per user, none revoked
     "CREATE TABLE ceiling_api_keys (token_hash VARCHAR(64) PRIMARY KEY, user_id VARCHAR(36) NOT NULL,"
     " account_id VARCHAR(36) NOT NULL, expires_at VARCHAR(32), revoked_at VARCHAR(32))",
     "INSERT INTO ceiling_api_keys (token_hash, user_id, account_id)"
-    " SELECT token_hash, id, account_id FROM users",
+    " SELECT hash, user_id, account_id FROM api_keys",
 )
 MILLI = 1000
 SQL = {  # {p}: the driver's parameter mark

@@ -3,8 +3,10 @@ type, in SQL, over the entries of the ledger's own vocabulary (reservation bookk
 
 Periods: SQLite has no time zones, so the zone's period boundaries are worked out in Python
 (backend/domain/usage.py) and the ledger is joined, in SQL, against that small list (a VALUES
-table of at most 401 rows): each period reads its own slice of `ix_ledger_account_created`, and
-the same statement runs on both engines (bench/usage_report.py measures it against a bare GROUP BY).
+table of at most 401 rows): each period reads its own slice of `ix_ledger_account_created`, in
+one statement on both engines (bench/usage_report.py measures it against a bare GROUP BY). Grouped by
+period alone, SQLite sums each period in a subquery of its own instead (`_per_period`): its GROUP BY
+sorted every entry in a temporary B-tree first, 0.93 s of a year's million entries against 0.56 s.
 The range is grouped once per request: a page is cut from its rows and the totals are their sums.
 
 Rows are in one documented order — period, then user, then action, then credit type (only the keys
@@ -13,8 +15,10 @@ whole range."""
 
 from __future__ import annotations
 
+import json
 from bisect import bisect_right
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import Integer, and_, case, column, func, select, text, values
 
@@ -156,7 +160,51 @@ def _grouped(uow: UnitOfWork, actor: Actor, q: UsageQuery, first: date, end: dat
     """The range's rows, in the listing's order (sorted here, so the order and the cursor's key
     compare the same way whatever the engine's collation)."""
     _without_jit(uow)
-    return sorted(uow.execute(_statement(actor, q, first, end, buckets)).all(), key=_key(q))
+    if uow.dialect == "sqlite" and buckets and q.keys() == ["period", "credit_type"]:
+        rows = _per_period(uow, actor, q, first, end, buckets)
+    else:
+        rows = uow.execute(_statement(actor, q, first, end, buckets)).all()
+    return sorted(rows, key=_key(q))
+
+
+class PeriodRow(NamedTuple):
+    """A row of `_per_period`, shaped as the GROUP BY's rows are."""
+
+    period: int
+    credit_type: str
+    used: int
+    released: int
+    granted: int
+
+
+def _per_period(uow: UnitOfWork, actor: Actor, q: UsageQuery, first: date, end: date, buckets: list[Period]):
+    """SQLite, by period alone: each period's entries summed by a correlated subquery over its own
+    slice of the index, every credit type's count and figures in one JSON array (a scalar subquery
+    answers one value), so that no sort of every entry precedes the sums. A type with no counted
+    entry in a period has no row, as with GROUP BY."""
+    bounds = _bounds(buckets)
+    counted = [
+        c
+        for c in _counted(actor, q, utc(first, q.zone), utc(end, q.zone))
+        if LEDGER.c.created_at not in c.get_children()
+    ]
+    counted += [LEDGER.c.created_at >= bounds.c.start, LEDGER.c.created_at < bounds.c.stop]
+    per_type = [
+        [
+            func.count(case((LEDGER.c.credit_type == str(t), 1))),
+            *(_figure(*FIGURE_OF[f], credit_type=str(t)) for f in FIGURES),
+        ]
+        for t in CREDIT_TYPES
+    ]
+    figures = select(func.json_array(*(f for fs in per_type for f in fs))).where(*counted).scalar_subquery()
+    rows = []
+    for period, found in uow.execute(select(bounds.c.period, figures)):
+        sums = json.loads(found)
+        for i, t in enumerate(CREDIT_TYPES):
+            count, used, released, granted = sums[i * 4 : (i + 1) * 4]
+            if count:
+                rows.append(PeriodRow(period, str(t), used, released, granted))
+    return rows
 
 
 def _key(q: UsageQuery):
