@@ -6,7 +6,7 @@ Periods: SQLite has no time zones, so the zone's period boundaries are worked ou
 table of at most 401 rows): each period reads its own slice of `ix_ledger_account_created`, in
 one statement on both engines (bench/usage_report.py measures it against a bare GROUP BY). Grouped by
 period alone, SQLite sums each period in a subquery of its own instead (`_per_period`): its GROUP BY
-sorted every entry in a temporary B-tree first, 0.93 s of a year's million entries against 0.56 s.
+sorted every entry in a temporary B-tree first (a year's million entries: 1.0 s against 0.75 s).
 The range is grouped once per request: a page is cut from its rows and the totals are their sums.
 
 Rows are in one documented order — period, then user, then action, then credit type (only the keys
@@ -183,11 +183,7 @@ def _per_period(uow: UnitOfWork, actor: Actor, q: UsageQuery, first: date, end: 
     answers one value), so that no sort of every entry precedes the sums. A type with no counted
     entry in a period has no row, as with GROUP BY."""
     bounds = _bounds(buckets)
-    counted = [
-        c
-        for c in _counted(actor, q, utc(first, q.zone), utc(end, q.zone))
-        if LEDGER.c.created_at not in c.get_children()
-    ]
+    counted = _without_range(_counted(actor, q, utc(first, q.zone), utc(end, q.zone)))
     counted += [LEDGER.c.created_at >= bounds.c.start, LEDGER.c.created_at < bounds.c.stop]
     per_type = [
         [
@@ -227,9 +223,15 @@ def _statement(actor: Actor, q: UsageQuery, first: date, end: date, buckets: lis
     keys.append(LEDGER.c.credit_type)
     named = [k.label(name) for k, name in zip(keys, q.keys(), strict=True)]
     counted = _counted(actor, q, utc(first, q.zone), utc(end, q.zone))
-    if buckets:  # the periods bound the range: a second bound lets SQLite loop over the range outside
-        counted = [c for c in counted if LEDGER.c.created_at not in c.get_children()]
+    if buckets:
+        counted = _without_range(counted)
     return select(*named, *_figures()).select_from(source).where(*counted).group_by(*keys)
+
+
+def _without_range(counted: list) -> list:
+    """The filters without the range's bounds, when the periods bound it: a second bound lets SQLite
+    loop over the range outside."""
+    return [c for c in counted if LEDGER.c.created_at not in c.get_children()]
 
 
 def _bounds(buckets: list[Period]):
