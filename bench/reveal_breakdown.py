@@ -110,7 +110,7 @@ FIRST_WAVE_LOOKUP = select(KEYS.c.user_id, KEYS.c.account_id).where(KEYS.c.hash 
 
 
 class Layers:
-    """Swaps one layer's hooks out of the app and back, between timed runs."""
+    """Swaps one layer's hooks out of the app and back, between timed requests."""
 
     def __init__(self, app, store, token: str):
         self.app, self.store = app, store
