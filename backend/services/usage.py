@@ -185,21 +185,19 @@ def _per_period(uow: UnitOfWork, actor: Actor, q: UsageQuery, first: date, end: 
     bounds = _bounds(buckets)
     counted = _without_range(_counted(actor, q, utc(first, q.zone), utc(end, q.zone)))
     counted += [LEDGER.c.created_at >= bounds.c.start, LEDGER.c.created_at < bounds.c.stop]
-    per_type = [
-        [
-            func.count(case((LEDGER.c.credit_type == str(t), 1))),
-            *(_figure(*FIGURE_OF[f], credit_type=str(t)) for f in FIGURES),
-        ]
-        for t in CREDIT_TYPES
-    ]
-    figures = select(func.json_array(*(f for fs in per_type for f in fs))).where(*counted).scalar_subquery()
+    width = 1 + len(FIGURES)  # each credit type's count, then its figures
+    columns = []
+    for t in CREDIT_TYPES:
+        columns.append(func.count(case((LEDGER.c.credit_type == str(t), 1))))
+        columns += [_figure(*FIGURE_OF[f], credit_type=str(t)) for f in FIGURES]
+    figures = select(func.json_array(*columns)).where(*counted).scalar_subquery()
     rows = []
     for period, found in uow.execute(select(bounds.c.period, figures)):
         sums = json.loads(found)
         for i, t in enumerate(CREDIT_TYPES):
-            count, used, released, granted = sums[i * 4 : (i + 1) * 4]
+            count, *of_type = sums[i * width : (i + 1) * width]
             if count:
-                rows.append(PeriodRow(period, str(t), used, released, granted))
+                rows.append(PeriodRow(period, str(t), *of_type))
     return rows
 
 
