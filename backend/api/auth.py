@@ -71,7 +71,7 @@ def _identify() -> None:
         g.actor, g.credential = None, credential_digest(token)
         return
     store = current_app.extensions["store"]
-    caller = store.run(lambda uow: api_keys.authenticate(uow, token), write=False)
+    caller = store.read(lambda uow: api_keys.authenticate(uow, token))
     if caller is None:
         raise Unauthorized(
             "the API token is not valid (unknown, revoked or expired, or its user was removed)"

@@ -3,7 +3,8 @@
 `run(fn)` gives `fn` a unit of work, commits when it returns, rolls back when it raises, and
 retries a bounded number of times on the transient errors of either engine (PostgreSQL
 serialization failures and deadlocks, SQLite busy). `run(fn, write=False)` is for reads: on SQLite
-it neither takes nor waits for the write lock."""
+it neither takes nor waits for the write lock. `read(fn)` is for a read of one statement, which
+needs no transaction around it."""
 
 from __future__ import annotations
 
@@ -55,6 +56,11 @@ class Store:
     def run(self, fn: Callable[[UnitOfWork], T], attempts: int = ATTEMPTS, write: bool = True) -> T:
         return run(self, fn, attempts, write)
 
+    def read(self, fn: Callable[[UnitOfWork], T]) -> T:
+        """`fn`'s one statement in autocommit: a statement is its own snapshot, so no BEGIN and COMMIT
+        around it (two round trips on PostgreSQL). Every request's API-key lookup is one."""
+        return run(self, fn, ATTEMPTS, write=False, autocommit=True)
+
     def with_ports(self, contacts=None, validator=None) -> Store:
         """The same database (and writer queue) seen through other ports (backend/services/prefetch.py)."""
         view = copy.copy(self)
@@ -95,10 +101,11 @@ class UnitOfWork:
     """One transaction on one connection. Hot paths run Core statements through `execute`; use cases
     that build model objects use `session`, an ORM session joined to the same transaction."""
 
-    def __init__(self, store: Store, write: bool = True):
+    def __init__(self, store: Store, write: bool = True, autocommit: bool = False):
         self.engine = store.engine
         self.writer = store.writer if write else None
         self.write = write
+        self.autocommit = autocommit
         self.contacts = store.contacts
         self.validator = store.validator
         self.keyring = store.keyring
@@ -113,7 +120,10 @@ class UnitOfWork:
         try:
             self.conn = self.engine.connect()
             self.conn.info["write"] = self.write  # read by the SQLite BEGIN hook (persistence/db.py)
-            self.conn.begin()
+            if not self.autocommit:
+                self.conn.begin()
+            elif self.dialect == "postgresql":  # SQLite's driver already runs each statement alone
+                self.conn.execution_options(isolation_level="AUTOCOMMIT")
         except BaseException:
             if self.writer:
                 self.writer.release()
@@ -164,11 +174,17 @@ def is_transient(exc: BaseException) -> bool:
     return "database is locked" in str(orig)
 
 
-def run(store: Store, fn: Callable[[UnitOfWork], T], attempts: int = ATTEMPTS, write: bool = True) -> T:
+def run(
+    store: Store,
+    fn: Callable[[UnitOfWork], T],
+    attempts: int = ATTEMPTS,
+    write: bool = True,
+    autocommit: bool = False,
+) -> T:
     """Run `fn` in one transaction; commit on return. Transient DB errors are retried with jitter."""
     for attempt in range(1, attempts + 1):
         try:
-            with UnitOfWork(store, write) as uow:
+            with UnitOfWork(store, write, autocommit) as uow:
                 result = fn(uow)
                 uow.commit()
             if uow.charges and store.on_charges:
