@@ -39,8 +39,7 @@ def _finish(response):
     elapsed = time.perf_counter() - g.get("started", time.perf_counter())
     status = response.status_code
     response.headers[HEADER] = g.get("request_id") or _new_id()
-    metrics.REQUESTS.labels(route, method, str(status)).inc()
-    metrics.LATENCY.labels(route).observe(elapsed)
+    metrics.request_answered(route, method, status, elapsed)
     if status == 402:
         credit_type = (response.get_json(silent=True) or {}).get("credit_type", "")
         metrics.INSUFFICIENT.labels(route, str(credit_type)).inc()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from pythonjsonlogger.json import JsonFormatter
+from pythonjsonlogger.orjson import OrjsonFormatter
 
 FIELDS = "%(levelname)s %(name)s %(message)s"
 
@@ -17,7 +17,9 @@ def configure(level: int = logging.INFO) -> None:
     """Send the root logger's records to stderr as JSON (once per process). A record no longer
     gathers what no line shows: the calling file and line, and the multiprocessing name (the logging
     HOWTO's "Optimization"; bench/reveal_breakdown.py). The thread and process ids stay: gunicorn's
-    own lines show `%(process)d`, which a missing id would break."""
+    own lines show `%(process)d`, which a missing id would break. Lines are encoded by orjson:
+    python-json-logger's standard-library encoder took twice as long per request line (10 µs
+    against 5, and the request line is written on every request)."""
     root = logging.getLogger()
     if any(getattr(h, "leadledger_json", False) for h in root.handlers):
         return
@@ -25,7 +27,7 @@ def configure(level: int = logging.INFO) -> None:
     logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        JsonFormatter(FIELDS, rename_fields={"levelname": "level", "name": "logger"}, timestamp="time")
+        OrjsonFormatter(FIELDS, rename_fields={"levelname": "level", "name": "logger"}, timestamp="time")
     )
     handler.leadledger_json = True
     root.addHandler(handler)

@@ -8,6 +8,7 @@ first imported, so it must be set before the app is loaded (gunicorn.conf.py and
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -39,6 +40,20 @@ DELIVERIES = Counter(
     "leadledger_crm_delivery_attempts_total", "CRM delivery attempts by outcome", ["kind", "outcome"]
 )
 JOBS = Counter("leadledger_jobs_total", "Background job runs by outcome", ["kind", "outcome"])
+
+
+def request_answered(route: str, method: str, status: int, seconds: float) -> None:
+    """One answered request: its count and its latency."""
+    counted, timed = _request_series(route, method, status)
+    counted.inc()
+    timed.observe(seconds)
+
+
+# route templates and statuses are few (a client's odd methods are bounded by the cache's size);
+# `labels()` validates and takes a lock on every call
+@lru_cache(maxsize=1024)
+def _request_series(route: str, method: str, status: int):
+    return REQUESTS.labels(route, method, str(status)), LATENCY.labels(route)
 
 
 def charges_committed(charges: list[tuple[str, str, int]]) -> None:
