@@ -89,12 +89,16 @@ def _convert(process, value):
 
 
 def _on_driver(conn, sql: str, params, many: bool = False):
-    """Execute on the connection's DBAPI cursor; a driver error is raised as SQLAlchemy's."""
+    """Execute on the connection's DBAPI cursor; a driver error is raised as SQLAlchemy's. On
+    PostgreSQL the statement is prepared (persistence/db.py; psycopg's executemany always prepares):
+    these are the statements every request runs, planned once instead of at every execution."""
     dialect = conn.dialect
     cursor = conn.connection.cursor()
     try:
         if many:
             cursor.executemany(sql, params)
+        elif dialect.name == "postgresql":
+            cursor.execute(sql, params, prepare=True)
         else:
             cursor.execute(sql, params)
     except dialect.loaded_dbapi.Error as exc:
