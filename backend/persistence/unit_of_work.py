@@ -115,18 +115,23 @@ class UnitOfWork:
         self.charges: list[tuple[str, str, int]] = []  # (credit type, action, milli-credits) charged
 
     def __enter__(self) -> UnitOfWork:
+        """The pooled connection is taken before the write lock and handed back after it (`__exit__`):
+        the pool's own work is no other writer's wait."""
+        self.conn = self.engine.connect()
+        self.conn.info["write"] = self.write  # read by the SQLite BEGIN hook (persistence/db.py)
         if self.writer:
-            self.writer.acquire()
+            try:
+                self.writer.acquire()
+            except BaseException:
+                self.conn.close()
+                raise
         try:
-            self.conn = self.engine.connect()
-            self.conn.info["write"] = self.write  # read by the SQLite BEGIN hook (persistence/db.py)
             if not self.autocommit:
                 self.conn.begin()
             elif self.dialect == "postgresql":  # SQLite's driver already runs each statement alone
                 self.conn.execution_options(isolation_level="AUTOCOMMIT")
         except BaseException:
-            if self.writer:
-                self.writer.release()
+            self._end()
             raise
         return self
 
@@ -137,9 +142,14 @@ class UnitOfWork:
             if self.conn.in_transaction():
                 self.conn.rollback()
         finally:
-            self.conn.close()
+            self._end()
+
+    def _end(self) -> None:
+        try:
             if self.writer:
                 self.writer.release()
+        finally:
+            self.conn.close()
 
     @property
     def session(self) -> Session:
