@@ -1,4 +1,5 @@
-"""A plain charge as ONE statement on PostgreSQL: the `charge_plain` function (migration c4a7e0000001).
+"""A plain charge as ONE statement on PostgreSQL: the `charge_plain` function (migrations c4a7e0000001,
+and c4a7e0000002, which added R25's balance levels).
 
 A hot account's charges queue behind its balance rows' lock. Spelled as statements, the lock is held
 across five round trips and the Python between them (lock, unlock insert, debit, R24's count, ledger,
@@ -47,12 +48,14 @@ class Charged(NamedTuple):
     """What the call did. `refused`: None, or the call's refusal ({"refused": "insufficient_credits" |
     "user_limit_reached", "credit_type", "required", and "available" or "limit" and "used"}), after
     which the caller must raise and roll back. Else `created` (person_id, kind) keys, the `balance` of
-    every credit type after, and the user's `limits` rows (credit_type, cap, used, period)."""
+    every credit type after, the user's `limits` rows (credit_type, cap, used, period), and the
+    balance `levels` whose state the debits flipped (credit_type, level, armed: R25)."""
 
     refused: dict | None
     created: set[tuple[str, str]]
     balance: dict[str, int]
     limits: list[tuple[str, int, int, str]]
+    levels: list[tuple[str, int, bool]]
 
 
 def charge(
@@ -66,8 +69,9 @@ def charge(
     type_order: list[str],
     items: list[Item],
 ) -> Charged:
-    """Lock the account's balance rows, insert the unlocks absent, and debit, count (R24) and ledger the
-    ones created, in one round trip. `items` in the order the ledger should list them."""
+    """Lock the account's balance rows, insert the unlocks absent, and debit, count (R24), ledger the
+    ones created and judge the balance levels (R25), in one round trip. `items` in the order the
+    ledger should list them."""
     params = {
         "account": account_id,
         "user": user_id,
@@ -84,6 +88,7 @@ def charge(
     }
     out = uow.fetch(_CALL, params)[0].outcome
     if "refused" in out:
-        return Charged(out, set(), {}, [])
+        return Charged(out, set(), {}, [], [])
     created = {(p, k) for p, k in out["created"]}
-    return Charged(None, created, out["balance"], [tuple(r) for r in out["limits"]])
+    limits, levels = [tuple(r) for r in out["limits"]], [tuple(r) for r in out["levels"]]
+    return Charged(None, created, out["balance"], limits, levels)

@@ -46,9 +46,16 @@ _USER_ALERTED = (
 
 def judge_balance(uow: UnitOfWork, account_id: str, credit_type: CreditType, balance: int) -> None:
     """After a balance moved: report each level it fell to (or below), arm again each it rose above."""
-    for row in uow.fetch(_JUDGE, {"a": account_id, "t": str(credit_type), "b": balance}):
-        if not row.armed:
-            detail = {"credit_type": str(credit_type), "level": render(row.level), "balance": render(balance)}
+    judged = uow.fetch(_JUDGE, {"a": account_id, "t": str(credit_type), "b": balance})
+    report_levels(uow, account_id, credit_type, balance, judged)
+
+
+def report_levels(uow: UnitOfWork, account_id: str, credit_type: CreditType, balance: int, judged) -> None:
+    """The levels (level, armed) whose state `_JUDGE` just flipped, here or inside PostgreSQL's
+    charge_plain() (persistence/charge_statement.py): each one disarmed is a crossing to report."""
+    for level, armed in judged:
+        if not armed:
+            detail = {"credit_type": str(credit_type), "level": render(level), "balance": render(balance)}
             notices.notify(uow, account_id, "low_balance", detail, "credits.low_balance")
 
 

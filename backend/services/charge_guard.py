@@ -158,9 +158,10 @@ def charge_unlocks(
 
 
 def _charge_in_one_statement(uow: UnitOfWork, actor: Actor, action: str, fresh: dict, outcome: Outcome):
-    """PostgreSQL's plain charge: lock, insert, debit, count (R24) and ledger in one call, the same
-    steps in the same order as the statements; this decides what is wanted and what the types' order
-    and R24's limited types are, and turns the call's answer into the outcome or the refusal."""
+    """PostgreSQL's plain charge: lock, insert, debit, count (R24), ledger and the balance levels (R25)
+    in one call, the same steps in the same order as the statements; this decides what is wanted and
+    what the types' order and R24's limited types are, and turns the call's answer into the outcome,
+    the crossings to report or the refusal."""
     now = utcnow()
     items = [
         charge_statement.Item(w.person_id, str(w.kind), str(w.kind.credit_type), w.amount, w.value)
@@ -186,7 +187,8 @@ def _charge_in_one_statement(uow: UnitOfWork, actor: Actor, action: str, fresh: 
     for credit_type in {w.kind.credit_type for key, w in fresh.items() if key in created and w.amount}:
         total = sum(w.amount for w in fresh.values() if w.kind.credit_type == credit_type)
         uow.charges.append((str(credit_type), action, total))  # counted once committed (/metrics)
-        alerts.judge_balance(uow, actor.account_id, credit_type, balance[credit_type])  # R25
+        judged = [(level, armed) for t, level, armed in done.levels if t == credit_type]  # R25
+        alerts.report_levels(uow, actor.account_id, credit_type, balance[credit_type], judged)
         if credit_type in outcome.after.limits:  # a user without a limit has nothing to judge
             alerts.judge_user(uow, actor.account_id, actor.user_id, credit_type, now)
     return outcome
