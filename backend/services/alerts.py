@@ -60,17 +60,27 @@ def report_levels(uow: UnitOfWork, account_id: str, credit_type: CreditType, bal
 
 
 def judge_user(
-    uow: UnitOfWork, account_id: str, user_id: str | None, credit_type: CreditType, now: datetime
+    uow: UnitOfWork,
+    account_id: str,
+    user_id: str | None,
+    credit_type: CreditType,
+    now: datetime,
+    counted=None,
 ) -> None:
     """After a user's charges counted: report each of 75 % and 100 % of their limit newly reached this
     month (both, when one action crosses both). A new month or a raised limit re-arms them
-    (user_limits and users.set_limits reset `alerted`)."""
+    (user_limits and users.set_limits reset `alerted`). `counted`: the limit's row (cap, used,
+    alerted) as the count in this transaction just left it (user_limits.count), else it is read."""
     if user_id is None:
         return
-    rows = uow.fetch(_USER, {"u": user_id, "t": str(credit_type), "p": period_of(now)})
-    if not rows or rows[0].cap <= 0:
+    if counted is None:
+        rows = uow.fetch(_USER, {"u": user_id, "t": str(credit_type), "p": period_of(now)})
+        if not rows:
+            return
+        counted = rows[0]
+    cap, used, alerted = counted
+    if cap <= 0:
         return
-    cap, used, alerted = rows[0]
     reached = [level for level in USER_LEVELS if alerted < level and used * 100 >= cap * level]
     if not reached:
         return

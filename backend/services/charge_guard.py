@@ -327,7 +327,8 @@ def release(uow: UnitOfWork, actor: Actor, credit_type: CreditType, amount: int,
         insert_many(
             uow, LEDGER, [_entry(actor, credit_type, amount, balance, f"{action}_release", None, now)]
         )
-    _judge(uow, actor, credit_type, balance, now)
+    alerts.judge_balance(uow, actor.account_id, credit_type, balance)  # R25: the job's action completes
+    alerts.judge_user(uow, actor.account_id, actor.user_id, credit_type, now)
 
 
 def _draw(uow, actor, action, credit_type, items, balance_now, reserved, now) -> None:
@@ -372,7 +373,7 @@ def _debit(
     if after is None:
         available = balances(uow, actor.account_id)[credit_type]
         raise InsufficientCredits(str(credit_type), total, available)
-    user_limits.count(uow, actor.user_id, credit_type, total, now)  # R24, under the same lock
+    counted = user_limits.count(uow, actor.user_id, credit_type, total, now)  # R24, under the same lock
     uow.charges.append((str(credit_type), action, total))
     running = after + total
     rows = []
@@ -380,13 +381,9 @@ def _debit(
         running -= w.amount
         rows.append(_entry(actor, credit_type, -w.amount, running, action, w.person_id, now))
     insert_many(uow, LEDGER, rows)
-    _judge(uow, actor, credit_type, after, now)
-
-
-def _judge(uow: UnitOfWork, actor: Actor, credit_type: CreditType, balance: int, now) -> None:
-    """R25, as an action completes: the account's balance levels, and the acting user's limit."""
-    alerts.judge_balance(uow, actor.account_id, credit_type, balance)
-    alerts.judge_user(uow, actor.account_id, actor.user_id, credit_type, now)
+    alerts.judge_balance(uow, actor.account_id, credit_type, after)  # R25, as the action completes
+    if counted:  # nothing counted: no limit on this type, nothing to judge
+        alerts.judge_user(uow, actor.account_id, actor.user_id, credit_type, now, counted)
 
 
 def _move(uow: UnitOfWork, account_id: str, credit_type: CreditType, delta: int) -> int | None:

@@ -30,7 +30,7 @@ _COUNT = (
         period=bindparam("p"),
         alerted=case((LIMITS.c.period == bindparam("p"), LIMITS.c.alerted), else_=0),
     )
-    .returning(LIMITS.c.cap, LIMITS.c.used)
+    .returning(LIMITS.c.cap, LIMITS.c.used, LIMITS.c.alerted)
 )
 _GIVE_BACK = (
     update(LIMITS)
@@ -55,18 +55,22 @@ def period_bounds(period: str) -> tuple[datetime, datetime]:
     return start, datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
 
 
-def count(uow: UnitOfWork, user_id: str | None, credit_type: CreditType, amount: int, now: datetime) -> None:
+def count(uow: UnitOfWork, user_id: str | None, credit_type: CreditType, amount: int, now: datetime):
     """Count a charge (or a bulk job's reservation) against the user's limit; UserLimitReached, and
-    the caller's transaction rolls back, when it would take them past it (R24: refused whole)."""
+    the caller's transaction rolls back, when it would take them past it (R24: refused whole).
+    Answers the limit's row as counted (cap, used this month, alerted: what R25 judges next), or
+    None when nothing was counted (no limit on this type, or nothing to count)."""
     if user_id is None or credit_type not in LIMITED or amount <= 0:
-        return
+        return None
     params = {"u": user_id, "t": str(credit_type), "p": period_of(now), "x": amount}
-    if uow.fetch(_COUNT, params):
-        return
+    counted = uow.fetch(_COUNT, params)
+    if counted:
+        return counted[0]
     rows = uow.fetch(_ONE, params)
     if rows:  # a limit it would pass (no row: no limit)
         used = rows[0].used if rows[0].period == params["p"] else 0
         raise UserLimitReached(str(credit_type), rows[0].cap, used, amount)
+    return None
 
 
 def give_back(
