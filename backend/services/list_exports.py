@@ -50,7 +50,14 @@ def begin(uow: UnitOfWork, job) -> None:
 
 
 def _sized(uow: UnitOfWork, job) -> dict:
-    items = jobs.all_pending_items(uow, job.id)
+    amounts = Counter()
+    for items in jobs.pending_pages(uow, job.id):
+        amounts.update(_sized_page(uow, job, items))
+    return dict(amounts)
+
+
+def _sized_page(uow: UnitOfWork, job, items: list) -> Counter:
+    """What these leads cost for what was found and is not held; each item keeps what was found."""
     ids = [i.payload["person_id"] for i in items]
     held = charge_guard.held(uow, job.account_id, ids, kinds(job))
     rows = people.find_ids(uow, ids)
@@ -64,7 +71,7 @@ def _sized(uow: UnitOfWork, job) -> dict:
             amounts[kind.credit_type] += UNLOCK_COST[kind]
         payloads[i.seq] = {**i.payload, "found": [str(k) for k in new]}
     jobs.set_payloads(uow, job.id, payloads)
-    return dict(amounts)
+    return amounts
 
 
 def sized(items: list) -> set | None:

@@ -69,7 +69,12 @@ def begin(uow: UnitOfWork, job) -> None:
 
 
 def _sized(uow: UnitOfWork, job) -> dict:
-    items = jobs.all_pending_items(uow, job.id)
+    found = sum(_found_in_page(uow, job, items) for items in jobs.pending_pages(uow, job.id))
+    return {CreditType.EMAIL: found * UNLOCK_COST[UnlockKind.EMAIL]} if found else {}
+
+
+def _found_in_page(uow: UnitOfWork, job, items: list) -> int:
+    """How many of these engagers have an email the account does not hold yet; each item keeps it."""
     urls = [i.payload["linkedin_url"] for i in items]
     known = people.find_many(uow, urls)  # someone we have never seen cannot be unlocked yet
     held = charge_guard.held(uow, job.account_id, [p.id for p in known.values()], EMAIL)
@@ -80,8 +85,7 @@ def _sized(uow: UnitOfWork, job) -> dict:
         for i in items
     }
     jobs.set_payloads(uow, job.id, payloads)
-    found = sum(1 for p in payloads.values() if p["found"])
-    return {CreditType.EMAIL: found * UNLOCK_COST[UnlockKind.EMAIL]} if found else {}
+    return sum(1 for p in payloads.values() if p["found"])
 
 
 def _email(contacts: dict, url: str) -> bool:

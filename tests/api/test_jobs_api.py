@@ -10,7 +10,7 @@ import pytest
 
 from backend.app import create_app
 from backend.jobs.queue import JobQueue
-from backend.services import post_exports
+from backend.services import jobs, post_exports
 from tests.conftest import app_settings, make_api, remove_queue_file
 from tests.processes import free_port
 
@@ -142,7 +142,16 @@ def test_r23_allow_partial_charges_in_the_posts_order_and_skips_the_last(job_api
     assert [statuses[u] for u in urls] == ["charged"] * 10 + ["skipped"] * 2
 
 
-def test_r23_r26_ledger_shows_an_exact_reservation_and_its_charges_summing_to_the_balance(fifty):
+@pytest.fixture(params=["one page", "pages of 7"])
+def sizing_pages(request, monkeypatch):
+    """R26's sizing reads a job's items a page at a time (jobs.SIZING_PAGE): every page counts."""
+    if request.param == "pages of 7":
+        monkeypatch.setattr(jobs, "SIZING_PAGE", 7)
+
+
+def test_r23_r26_ledger_shows_an_exact_reservation_and_its_charges_summing_to_the_balance(
+    fifty, sizing_pages
+):
     export(fifty, fifty.urls)
     entries = fifty.get("/v1/credits/ledger?credit_type=email&limit=500").json["entries"]
     by_action = {e["action"]: e for e in entries}
@@ -154,7 +163,7 @@ def test_r23_r26_ledger_shows_an_exact_reservation_and_its_charges_summing_to_th
     assert by_action["post_export_reserve"]["amount"] == -35 and "post_export_release" not in by_action
 
 
-def test_r15_r16_list_export_charges_per_lead_not_yet_unlocked_and_twice_is_free(job_api):
+def test_r15_r16_list_export_charges_per_lead_not_yet_unlocked_and_twice_is_free(job_api, sizing_pages):
     urls = job_api.directory(6) + job_api.directory(2, start=6, email=True, phone=False)
     user = job_api.account(email=100, phone=10)
     lid = user.post("/v1/lists", {"name": "L"}).json["id"]
