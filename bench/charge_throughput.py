@@ -195,6 +195,17 @@ def raw_charge_rate(url: str, seconds: int) -> float:
     return sum(done) / seconds
 
 
+def past(start: int, run: Run, seconds: int) -> int:
+    """Where the next charging run starts: past every lead a run from `start` may have reached."""
+    return start + int(run.rate * seconds * 1.2) + 100
+
+
+def within_directory(walked: int) -> None:
+    """A lead revealed twice by an account costs nothing: a run past the directory flatters c."""
+    if walked > PEOPLE:
+        raise SystemExit(f"c walked past the directory's {PEOPLE} leads: use fewer or shorter rounds")
+
+
 def alternating(
     base: str, token: str, charging_tokens: list[str], seconds: int, rounds: int, held=None, hot=None
 ):
@@ -219,9 +230,8 @@ def alternating(
         for name, run in runs.items():
             got[name].append(run(start))
             if name in ("c", "d"):
-                start += int(got[name][-1].rate * seconds * 1.2) + 100
-    if start > PEOPLE:  # a lead revealed twice by an account costs nothing: c would be flattered
-        raise SystemExit(f"c walked past the directory's {PEOPLE} leads: use fewer or shorter rounds")
+                start = past(start, got[name][-1], seconds)
+    within_directory(start)
     medians = {name: statistics.median(r.rate for r in runs) for name, runs in got.items()}
     return medians | {"p99": statistics.median(r.p99 for r in got["c"]), "walked": start}
 

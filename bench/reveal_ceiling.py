@@ -233,7 +233,7 @@ if os.environ.get(URL_ENV):  # imported by gunicorn
 
 
 def main() -> None:
-    from charge_throughput import FIXED_LUA, PEOPLE, charging, seed, wrk
+    from charge_throughput import FIXED_LUA, charging, past, seed, within_directory, wrk
     from common import database, served
 
     ap = argparse.ArgumentParser()
@@ -272,9 +272,8 @@ def main() -> None:
                         c = wrk(base, "/v1/extension/reveal", "", lua, args.seconds)
                         runs[name]["c"].append(c.rate)
                         runs[name]["p99"].append(c.p99)
-                        walked[name] += int(c.rate * args.seconds * 1.2) + 100
-            if max(walked.values()) > PEOPLE:
-                raise SystemExit(f"c walked past the directory's {PEOPLE} leads: use fewer or shorter rounds")
+                        walked[name] = past(walked[name], c, args.seconds)
+            within_directory(max(walked.values()))
             charges = Storage(url).one("CHARGES", 0)[0]
         m = {name: {k: statistics.median(v) for k, v in r.items()} for name, r in runs.items()}
         for name in servers:
