@@ -119,3 +119,40 @@ def admin_post(base: str, path: str, body: dict) -> dict:
     r = requests.post(base + path, json=body, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=120)
     r.raise_for_status()
     return r.json()
+
+
+def processes(pattern: str) -> set[int]:
+    """The pids whose command line holds `pattern` (`pgrep -f`): a served() instance by its port."""
+    found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
+    return {int(pid) for pid in found}
+
+
+def cpu_seconds(pids: set[int]) -> float:
+    """User + system CPU the processes have used so far (/proc/<pid>/stat); a process gone counts 0."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU per request of one wrk run, split between the app server's processes (where SQLite's work
+    is done too) and PostgreSQL's. A slow spell of this machine raises it too (it came out 1.2 ms
+    and 3.9 ms per charging reveal an hour apart), so compare servers within one run."""
+
+    def __init__(self, port: int):
+        self.port = port
+
+    def around(self, run_wrk, seconds: int):
+        """`run_wrk()`'s Run (of `seconds`), and (app µs, database µs) per request."""
+        server, database = processes(f"127.0.0.1:{self.port} "), processes("^postgres")
+        before = cpu_seconds(server), cpu_seconds(database)
+        run = run_wrk()
+        database |= processes("^postgres")  # a backend started during the run
+        after, requests = (cpu_seconds(server), cpu_seconds(database)), run.rate * seconds
+        return run, tuple((a - b) / requests * 1e6 for a, b in zip(after, before, strict=True))

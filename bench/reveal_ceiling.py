@@ -14,7 +14,9 @@ The key lookup and the count are what any implementation must do now that keys c
 requests are rate limited (api.md "Additions"); the limit is set far above the load (common.RATE_LIMIT).
 
 Prints both servers' a and c, their p99, and ours/ceiling for each: the target is c >= 0.8 on both
-engines (../shared/guides/performance.md).
+engines (../shared/guides/performance.md). Also each server's CPU per charging reveal (common.CpuMeter),
+on PostgreSQL with the database's share apart: where the gap between the two lies, in our processes
+or in the database's work.
 
 No validation schemas, no ORM, no unit of work, no retries, no CORS, no idempotency: what is left is
 the storage, the HTTP server and the request's own round trips. Where this ceiling's c/a lies tells how
@@ -36,6 +38,7 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from flask import Flask, abort, request
@@ -234,7 +237,7 @@ if os.environ.get(URL_ENV):  # imported by gunicorn
 
 def main() -> None:
     from charge_throughput import FIXED_LUA, charging, past, seed, within_directory, wrk
-    from common import database, served
+    from common import CpuMeter, database, served
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=6)
@@ -261,7 +264,7 @@ def main() -> None:
             os.environ[URL_ENV], os.environ[LIMITER_ENV] = url, args.limiter  # for the ceiling's gunicorn
             with served(url, port=8912, target="bench.reveal_ceiling:app", **config) as ceiling:
                 servers = {"ours": (ours, tokens[1:17]), "ceiling": (ceiling, tokens[17:])}
-                runs = {name: {"a": [], "c": [], "p99": []} for name in servers}
+                runs = {name: {"a": [], "c": [], "p99": [], "app": [], "db": []} for name in servers}
                 walked = {name: 0 for name in servers}  # each walks new leads for its own accounts
                 for base, _ in servers.values():
                     wrk(base, "/v1/me", tokens[0], me, 2)  # warm-up
@@ -269,8 +272,12 @@ def main() -> None:
                     for name, (base, charging_tokens) in servers.items():
                         runs[name]["a"].append(wrk(base, "/v1/me", tokens[0], me, args.seconds).rate)
                         lua = charging(charging_tokens, walked[name])
-                        c = wrk(base, "/v1/extension/reveal", "", lua, args.seconds)
+                        meter = CpuMeter(int(base.rsplit(":", 1)[1]))
+                        reveals = partial(wrk, base, "/v1/extension/reveal", "", lua, args.seconds)
+                        c, (app, db) = meter.around(reveals, args.seconds)
                         runs[name]["c"].append(c.rate)
+                        runs[name]["app"].append(app)
+                        runs[name]["db"].append(db)
                         runs[name]["p99"].append(c.p99)
                         walked[name] = past(walked[name], c, args.seconds)
             within_directory(max(walked.values()))
@@ -281,12 +288,21 @@ def main() -> None:
                 f"{engine:<11} {name:<8} {m[name]['a']:>7.0f}/s {m[name]['c']:>7.0f}/s"
                 f"  {m[name]['c'] / m[name]['a']:>4.2f} {m[name]['p99']:>5.1f} ms"
             )
+        cpu = {name: m[name]["app"] + (m[name]["db"] if engine == "postgresql" else 0) for name in servers}
+        for name in servers:
+            split = (
+                f" ({m[name]['app']:.0f} app + {m[name]['db']:.0f} PostgreSQL)"
+                if cpu[name] != m[name]["app"]
+                else ""
+            )
+            print(f"{engine:<11} {name:<8} CPU per charging reveal {cpu[name]:.0f} µs{split}")
         per_round = [o / c for o, c in zip(runs["ours"]["c"], runs["ceiling"]["c"], strict=True)]
         print(
             f"{engine:<11} ours/ceiling: a {m['ours']['a'] / m['ceiling']['a']:.2f},"
             f" c {m['ours']['c'] / m['ceiling']['c']:.2f} (each round's c: "
             + ", ".join(f"{r:.2f}" for r in per_round)
-            + f"; target c >= 0.8; {charges} charges in the ledger)"
+            + f"; target c >= 0.8; {charges} charges in the ledger); CPU per charging reveal,"
+            f" ceiling/ours: {cpu['ceiling'] / cpu['ours']:.2f}"
         )
 
 
