@@ -1,5 +1,5 @@
 """A plain charge as ONE statement on PostgreSQL: the `charge_plain` function (migrations c4a7e0000001,
-and c4a7e0000002, which added R25's balance levels).
+c4a7e0000002, which added R25's balance levels, and c4a7e0000003, each limit's alert mark).
 
 A hot account's charges queue behind its balance rows' lock. Spelled as statements, the lock is held
 across five round trips and the Python between them (lock, unlock insert, debit, R24's count, ledger,
@@ -48,13 +48,13 @@ class Charged(NamedTuple):
     """What the call did. `refused`: None, or the call's refusal ({"refused": "insufficient_credits" |
     "user_limit_reached", "credit_type", "required", and "available" or "limit" and "used"}), after
     which the caller must raise and roll back. Else `created` (person_id, kind) keys, the `balance` of
-    every credit type after, the user's `limits` rows (credit_type, cap, used, period), and the
+    every credit type after, the user's `limits` rows (credit_type, cap, used, period, alerted), and the
     balance `levels` whose state the debits flipped (credit_type, level, armed: R25)."""
 
     refused: dict | None
     created: set[tuple[str, str]]
     balance: dict[str, int]
-    limits: list[tuple[str, int, int, str]]
+    limits: list[tuple[str, int, int, str, int]]
     levels: list[tuple[str, int, bool]]
 
 

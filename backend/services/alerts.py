@@ -70,7 +70,8 @@ def judge_user(
     """After a user's charges counted: report each of 75 % and 100 % of their limit newly reached this
     month (both, when one action crosses both). A new month or a raised limit re-arms them
     (user_limits and users.set_limits reset `alerted`). `counted`: the limit's row (cap, used,
-    alerted) as the count in this transaction just left it (user_limits.count), else it is read."""
+    alerted) as the count in this transaction just left it (user_limits.count, or PostgreSQL's
+    charge_plain()), else it is read."""
     if user_id is None:
         return
     if counted is None:

@@ -183,14 +183,16 @@ def _charge_in_one_statement(uow: UnitOfWork, actor: Actor, action: str, fresh: 
     created = {(p, UnlockKind(k)) for p, k in done.created}
     _met_by_the_insert(uow, actor, fresh, created, outcome)
     balance = {CreditType(t): amount for t, amount in done.balance.items()}
-    outcome.after = After(balance, user_limits.this_month(done.limits, now))
+    outcome.after = After(balance, user_limits.this_month([r[:4] for r in done.limits], now))
+    # R24's rows as the call's count left them: what R25's user alert is judged from
+    counts = {CreditType(t): (cap, used, alerted) for t, cap, used, _, alerted in done.limits}
     for credit_type in {w.kind.credit_type for key, w in fresh.items() if key in created and w.amount}:
         total = sum(w.amount for w in fresh.values() if w.kind.credit_type == credit_type)
         uow.charges.append((str(credit_type), action, total))  # counted once committed (/metrics)
         judged = [(level, armed) for t, level, armed in done.levels if t == credit_type]  # R25
         alerts.report_levels(uow, actor.account_id, credit_type, balance[credit_type], judged)
         if credit_type in outcome.after.limits:  # a user without a limit has nothing to judge
-            alerts.judge_user(uow, actor.account_id, actor.user_id, credit_type, now)
+            alerts.judge_user(uow, actor.account_id, actor.user_id, credit_type, now, counts[credit_type])
     return outcome
 
 
