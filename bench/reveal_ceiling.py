@@ -292,7 +292,7 @@ def main() -> None:
         for name in servers:
             split = (
                 f" ({m[name]['app']:.0f} app + {m[name]['db']:.0f} PostgreSQL)"
-                if cpu[name] != m[name]["app"]
+                if engine == "postgresql"
                 else ""
             )
             print(f"{engine:<11} {name:<8} CPU per charging reveal {cpu[name]:.0f} µs{split}")
