@@ -71,6 +71,14 @@ class Client:
         return out
 
 
+def quiet_logs() -> None:
+    """The JSON log lines formatted and written as served, to /dev/null instead of the terminal."""
+    logs.configure()
+    for handler in logging.getLogger().handlers:
+        if getattr(handler, "leadledger_json", False):
+            handler.setStream(open(os.devnull, "w"))  # noqa: SIM115 - open for the process's life
+
+
 def per_request(client: Client, requests: list) -> float:
     start = time.perf_counter()
     for r in requests:
@@ -199,10 +207,7 @@ def main() -> None:
     ap.add_argument("--engines", default="sqlite,postgresql")
     ap.add_argument("--n", type=int, default=3000)
     args = ap.parse_args()
-    logs.configure()
-    for handler in logging.getLogger().handlers:  # formatted and written, as served; not shown
-        if getattr(handler, "leadledger_json", False):
-            handler.setStream(open(os.devnull, "w"))  # noqa: SIM115 - open for the process's life
+    quiet_logs()
     results = {}
     print(f"{'engine':<11} {'a /v1/me':>9} {'b held':>8} {'c charge':>9}  {'b/a':>5} {'c/a':>5}  write lock")
     for engine in args.engines.split(","):

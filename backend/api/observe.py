@@ -38,7 +38,7 @@ def _finish(response):
     route = rule.rule if rule is not None else "unmatched"
     elapsed = time.perf_counter() - g.get("started", time.perf_counter())
     status = response.status_code
-    response.headers[HEADER] = g.get("request_id") or _new_id()
+    request_id = response.headers[HEADER] = g.get("request_id") or _new_id()
     metrics.request_answered(route, method, status, elapsed)
     if status == 402:
         credit_type = (response.get_json(silent=True) or {}).get("credit_type", "")
@@ -47,7 +47,7 @@ def _finish(response):
     log.info(
         "request",
         extra={
-            "request_id": response.headers[HEADER],
+            "request_id": request_id,
             "method": method,
             "route": route,
             "status": status,
