@@ -59,7 +59,12 @@ def _request_series(route: str, method: str, status: int):
 def charges_committed(charges: list[tuple[str, str, int]]) -> None:
     """The Store's after-commit hook: the (credit type, action, milli-credits) a transaction charged."""
     for credit_type, action, milli in charges:
-        CREDITS.labels(credit_type, action).inc(milli / MILLI)
+        _credit_series(credit_type, action).inc(milli / MILLI)
+
+
+@lru_cache(maxsize=256)  # credit types and actions are few, named by our code
+def _credit_series(credit_type: str, action: str):
+    return CREDITS.labels(credit_type, action)
 
 
 def exposition(queue_depth: int | None) -> tuple[bytes, str]:
