@@ -32,9 +32,10 @@ POOL = 10
 class DirectoryProvider(ContactProvider):
     def __init__(self, database_url: str, **_settings):
         url = make_url(database_url)
-        in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
-        pool = {} if in_memory else {"pool_size": POOL, "max_overflow": 0}  # memory: a pool of its own
+        pool = {"pool_size": POOL, "max_overflow": 0}
         if url.get_backend_name() == "sqlite":
+            if url.database in (None, "", ":memory:"):  # an in-memory database has a pool of its own
+                pool = {}
             self.engine = create_engine(
                 url, connect_args={"check_same_thread": False}, hide_parameters=True, **pool
             )

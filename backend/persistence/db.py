@@ -62,12 +62,11 @@ def ping_when_idle(engine: Engine, idle: float = IDLE_BEFORE_PING) -> Engine:
 
 
 def _sqlite_engine(url: str, path: str | None, **kw) -> Engine:
-    if path and path != ":memory:":
+    if path and path != ":memory:":  # (an in-memory database has a pool of its own)
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    # A file's pool is sized as PostgreSQL's: SQLAlchemy's default (5 kept) is fewer than a gunicorn
-    # process's threads, and each connection it could not keep was opened again (its pragmas run
-    # and its page cache cold) for the next transaction. (An in-memory database has a pool of its own.)
-    if path and path != ":memory:":
+        # A file's pool is sized as PostgreSQL's: SQLAlchemy's default (5 kept) is fewer than a gunicorn
+        # process's threads, and each connection it could not keep was opened again (its pragmas run
+        # and its page cache cold) for the next transaction.
         kw = {"pool_size": POOL_SIZE, "max_overflow": MAX_OVERFLOW, **kw}
     engine = create_engine(
         url, connect_args={"timeout": 60, "check_same_thread": False}, hide_parameters=True, **kw
