@@ -40,7 +40,7 @@ from backend.config import Settings
 from backend.jobs.queue import JobQueue
 from backend.observe import metrics
 from backend.persistence.db import make_engine
-from backend.persistence.unit_of_work import Store
+from backend.persistence.unit_of_work import Store, hold_connections, release_connections
 from backend.web import pages
 from schemas.common import ProblemSchema
 
@@ -167,6 +167,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["store"] = store
     app.extensions["queue"] = JobQueue(store, settings)
     observe.install(app)  # first: the request id and the clock cover every other hook
+    app.before_request(hold_connections)  # one pooled connection for the request's units of work
+    app.teardown_request(release_connections)
     if settings.cors_origins:
         CORS(
             app,

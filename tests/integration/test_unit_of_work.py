@@ -1,14 +1,18 @@
 """`Store.read` runs its one statement in autocommit (persistence/unit_of_work.py): every request's
 API-key lookup does. The pooled connection it used must come back as it was, or the next unit of
 work on it — a charge — would run statement by statement, and a refused charge would keep the writes
-made before the refusal (R5)."""
+made before the refusal (R5). Within a request the units of work share one held connection, which
+must come back as clean from each of them as the pool's would."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager, nullcontext
+
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from backend.domain.credits import CreditType
+from backend.persistence.unit_of_work import hold_connections, release_connections
 from backend.services import charge_guard
 
 RAISE_BALANCE = text("UPDATE balances SET amount = amount + 5000 WHERE account_id = :a")
@@ -22,23 +26,64 @@ def _connection_of(uow) -> int:
     return id(uow.conn.connection.dbapi_connection)
 
 
-def test_a_write_after_an_autocommit_read_on_the_same_connection_still_rolls_back(store, world):
+@contextmanager
+def held():
+    """As a request holds its connection (backend/app.py's hooks)."""
+    hold_connections()
+    try:
+        yield
+    finally:
+        release_connections()
+
+
+@pytest.mark.parametrize("scope", [nullcontext, held], ids=["pooled", "held"])
+def test_a_write_after_an_autocommit_read_on_the_same_connection_still_rolls_back(store, world, scope):
     actor = world.account(email=7)
-    read_on = store.read(_connection_of)
-    before = store.read(lambda uow: charge_guard.balances(uow, actor.account_id))
+    with scope():
+        read_on = store.read(_connection_of)
+        before = store.read(lambda uow: charge_guard.balances(uow, actor.account_id))
 
-    written_on = []
+        written_on = []
 
-    def write_then_refuse(uow):
-        written_on.append(_connection_of(uow))
+        def write_then_refuse(uow):
+            written_on.append(_connection_of(uow))
+            uow.execute(RAISE_BALANCE, {"a": actor.account_id})
+            raise Refused
+
+        with pytest.raises(Refused):
+            store.run(write_then_refuse)
+
+        assert written_on == [read_on]  # the same connection, handed back (or kept) by the read
+        assert store.read(lambda uow: charge_guard.balances(uow, actor.account_id)) == before
+
+
+def test_a_charging_reveal_takes_one_pooled_connection_for_its_key_read_and_charge(app, api):
+    user = api.account(email=3)
+    [url] = api.directory(1)
+    taken = []
+    event.listen(app.extensions["store"].engine, "checkout", lambda *_: taken.append(1))
+    r = user.post("/v1/extension/reveal", {"linkedin_url": url})
+    assert r.status_code == 200 and r.json["credits"]["charged"]["email"] == 1
+    assert len(taken) == 1
+    assert app.extensions["store"].engine.pool.checkedout() == 0  # handed back at the request's end
+    assert user.balance()["email"] == 2
+
+
+def test_a_unit_of_work_inside_another_takes_its_own_connection(store, world):
+    actor = world.account(email=7)
+    seen_inside = []
+
+    def outer(uow):
         uow.execute(RAISE_BALANCE, {"a": actor.account_id})
-        raise Refused
+        read = store.run(lambda inner: charge_guard.balances(inner, actor.account_id), write=False)
+        seen_inside.append(read[CreditType.EMAIL])
 
-    with pytest.raises(Refused):
-        store.run(write_then_refuse)
-
-    assert written_on == [read_on]  # the same pooled connection, handed back by the read
-    assert store.read(lambda uow: charge_guard.balances(uow, actor.account_id)) == before
+    with held():
+        store.run(outer)
+        store.run(lambda uow: uow.execute(RAISE_BALANCE, {"a": actor.account_id}))
+    assert seen_inside == [7_000]  # not the outer's uncommitted raise: another connection
+    assert store.engine.pool.checkedout() == 0
+    assert store.read(lambda uow: charge_guard.balances(uow, actor.account_id))[CreditType.EMAIL] == 17_000
 
 
 def test_a_read_answers_what_is_committed(store, world):
