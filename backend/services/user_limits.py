@@ -1,9 +1,11 @@
 """R24: per-user monthly limits, counted by the charge guard inside its transaction.
 
 Every charging transaction holds the account's balance rows (charge_guard.lock_balances; on SQLite the
-one writer), so one account's charges count here one after the other, and the count is a conditional
-UPDATE besides: a limit holds under races exactly as the balance does. A user without a limit has no
-row, and a charge then costs one UPDATE that matches nothing."""
+one writer), so one account's charges count here one after the other, and the count is one UPDATE of
+the user's row besides, which answers the row as it leaves it: a count past the cap is refused, and
+its transaction rolls back with it, so a limit holds under races exactly as the balance does. A user
+without a limit has no row, and a charge then costs one UPDATE that matches nothing (it was that and
+a SELECT, to tell "no limit" from "past it", in a transaction that holds SQLite's one write lock)."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ _OWN = (LIMITS.c.user_id == bindparam("u")) & (LIMITS.c.credit_type == bindparam
 _USED_NOW = case((LIMITS.c.period == bindparam("p"), LIMITS.c.used), else_=0)  # a new month starts at 0
 _COUNT = (
     update(LIMITS)
-    .where(_OWN & (_USED_NOW + bindparam("x") <= LIMITS.c.cap))
+    .where(_OWN)
     .values(
         used=_USED_NOW + bindparam("x"),
         period=bindparam("p"),
@@ -37,7 +39,6 @@ _GIVE_BACK = (
     .where(_OWN & (LIMITS.c.period == bindparam("p")))
     .values(used=case((LIMITS.c.used > bindparam("x"), LIMITS.c.used - bindparam("x")), else_=0))
 )
-_ONE = select(LIMITS.c.cap, LIMITS.c.used, LIMITS.c.period).where(_OWN)
 _OF_USER = select(LIMITS.c.credit_type, LIMITS.c.cap, LIMITS.c.used, LIMITS.c.period).where(
     LIMITS.c.user_id == bindparam("u")
 )
@@ -56,21 +57,17 @@ def period_bounds(period: str) -> tuple[datetime, datetime]:
 
 
 def count(uow: UnitOfWork, user_id: str | None, credit_type: CreditType, amount: int, now: datetime):
-    """Count a charge (or a bulk job's reservation) against the user's limit; UserLimitReached, and
-    the caller's transaction rolls back, when it would take them past it (R24: refused whole).
-    Answers the limit's row as counted (cap, used this month, alerted: what R25 judges next), or
-    None when nothing was counted (no limit on this type, or nothing to count)."""
+    """Count a charge (or a bulk job's reservation) against the user's limit; UserLimitReached when
+    it takes them past it, and the caller's transaction rolls back, this count with it (R24: refused
+    whole). Answers the limit's row as counted (cap, used this month, alerted: what R25 judges next),
+    or None when nothing was counted (no limit on this type, or nothing to count)."""
     if user_id is None or credit_type not in LIMITED or amount <= 0:
         return None
     params = {"u": user_id, "t": str(credit_type), "p": period_of(now), "x": amount}
     counted = uow.fetch(_COUNT, params)
-    if counted:
-        return counted[0]
-    rows = uow.fetch(_ONE, params)
-    if rows:  # a limit it would pass (no row: no limit)
-        used = rows[0].used if rows[0].period == params["p"] else 0
-        raise UserLimitReached(str(credit_type), rows[0].cap, used, amount)
-    return None
+    if counted and counted[0].used > counted[0].cap:
+        raise UserLimitReached(str(credit_type), counted[0].cap, counted[0].used - amount, amount)
+    return counted[0] if counted else None
 
 
 def give_back(
