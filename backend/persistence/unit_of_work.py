@@ -150,10 +150,9 @@ class UnitOfWork:
                 self.conn.close()
                 raise
         try:
+            self._set_autocommit(self.autocommit)
             if not self.autocommit:
                 self.conn.begin()
-            elif self.dialect == "postgresql":  # SQLite's driver already runs each statement alone
-                self.conn.execution_options(isolation_level="AUTOCOMMIT")
         except BaseException:
             self._end()
             raise
@@ -174,11 +173,20 @@ class UnitOfWork:
                 self.writer.release()
         finally:
             if self.holder is None or self.engine in self.holder:
-                self.conn.close()
-            else:  # kept for the context's next unit of work, as the pool would hand it back
-                if self.autocommit and self.dialect == "postgresql":
-                    self.conn.execution_options(isolation_level=self.conn.default_isolation_level)
+                self.conn.close()  # the pool resets it (an autocommit connection too)
+            else:  # kept for the context's next unit of work, which sets the mode it needs
                 self.holder[self.engine] = self.conn
+
+    def _set_autocommit(self, on: bool) -> None:
+        """PostgreSQL's connection in or out of autocommit, as this unit of work needs it (SQLite's
+        driver already runs each statement alone outside a transaction). Changed only when it
+        differs: a held connection stays as the last unit of work left it, and the pool resets
+        one handed back."""
+        if self.dialect != "postgresql":
+            return
+        if (self.conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT") != on:
+            level = "AUTOCOMMIT" if on else self.conn.default_isolation_level
+            self.conn.execution_options(isolation_level=level)
 
     @property
     def session(self) -> Session:
