@@ -175,6 +175,7 @@ class Counter:
 
 def create_app(url: str, limiter: str = "memory") -> Flask:
     app, db = Flask(__name__), Storage(url)
+    app.extensions["storage"] = db  # for bench/reveal_calls.py, which watches its writer lock
     counter = Counter(limiter, int(RATE_LIMIT.split("/")[0]))
 
     def actor():
