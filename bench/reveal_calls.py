@@ -85,13 +85,16 @@ class LockWatch:
         self.writer.release()
 
 
+WATCHING = {LockWatch.acquire.__code__, LockWatch.release.__code__}  # the watch's own calls: not counted
+
+
 def count_calls(client: Client, requests: list, lock: LockWatch | None = None) -> Counter:
     """Calls per request by layer, and those made inside the write lock as IN_LOCK (every request
     is called once before, so caches are warm)."""
     counted: Counter = Counter()
 
     def profile(frame, event, _arg):
-        if event in ("call", "c_call"):
+        if event in ("call", "c_call") and frame.f_code not in WATCHING:
             counted[layer_of(frame)] += 1
             if lock is not None and lock.held:
                 counted[IN_LOCK] += 1

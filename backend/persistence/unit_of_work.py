@@ -8,7 +8,7 @@ needs no transaction around it.
 
 Between `hold_connections()` and `release_connections()` (a request, backend/app.py) the units of
 work one after another share one pooled connection: a charging reveal's key lookup, read and write
-took three checkouts and hand-backs, a tenth of its Python calls on SQLite (bench/reveal_calls.py)."""
+took three checkouts and hand-backs, 7 % of its Python calls on SQLite (bench/reveal_calls.py)."""
 
 from __future__ import annotations
 
