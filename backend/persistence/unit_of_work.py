@@ -212,6 +212,15 @@ class UnitOfWork:
         self.conn.commit()
 
 
+class AfterCommit:
+    """What a use case answers when its answer needs nothing more from the database: `build` runs once
+    the transaction has committed, so rendering it holds no lock (SQLite's write lock, PostgreSQL's
+    rows) — `run` answers what `build` returns."""
+
+    def __init__(self, build: Callable[[], object]):
+        self.build = build
+
+
 def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, IntegrityError) or not isinstance(exc, DBAPIError):
         return False
@@ -228,7 +237,8 @@ def run(
     write: bool = True,
     autocommit: bool = False,
 ) -> T:
-    """Run `fn` in one transaction; commit on return. Transient DB errors are retried with jitter."""
+    """Run `fn` in one transaction; commit on return (an `AfterCommit` answer is built after it).
+    Transient DB errors are retried with jitter."""
     for attempt in range(1, attempts + 1):
         try:
             with UnitOfWork(store, write, autocommit) as uow:
@@ -236,7 +246,7 @@ def run(
                 uow.commit()
             if uow.charges and store.on_charges:
                 store.on_charges(uow.charges)
-            return result
+            return result.build() if isinstance(result, AfterCommit) else result
         except DBAPIError as exc:
             if attempt == attempts or not is_transient(exc):
                 raise

@@ -21,22 +21,30 @@ def charged_of(reasons_by_person: list[dict]) -> Counter:
     return total
 
 
+def read_after(uow: UnitOfWork, actor: Actor) -> After:
+    """The account's balances and the user's limits as they stand in this transaction."""
+    limits = user_limits.of_user(uow, actor.user_id, utcnow()) if actor.user_id else {}
+    return After(charge_guard.balances(uow, actor.account_id), limits)
+
+
 def report(
-    uow: UnitOfWork, actor: Actor, charged: Counter, reasons: dict | None = None, after: After | None = None
+    uow: UnitOfWork | None,
+    actor: Actor,
+    charged: Counter,
+    reasons: dict | None = None,
+    after: After | None = None,
 ) -> dict:
     """`{"charged", "balance", "reasons"?}`; reasons are keyed by unlock kind or credit type. `after`:
-    the balances and limits the charge read back (charge_guard.After); else they are read here."""
-    balance = after.balance if after is not None else charge_guard.balances(uow, actor.account_id)
+    the balances and limits after the charge (charge_guard.After: as PostgreSQL's charge answered
+    them, or `read_after` in its transaction), which need no `uow`, so the answer can be rendered
+    after the commit; without it they are read here."""
+    balance, limits = after if after is not None else read_after(uow, actor)
     out = {
         "charged": {str(t): render(charged.get(t, 0)) for t in CreditType},
         "balance": {str(t): render(a) for t, a in balance.items()},
     }
     if reasons is not None:
         out["reasons"] = reasons_json(reasons)
-    if after is not None:
-        limits = after.limits
-    else:
-        limits = user_limits.of_user(uow, actor.user_id, utcnow()) if actor.user_id else {}
     if limits:  # R24: so the extension can warn before a refusal
         out["user_limit"] = {
             str(t): {"limit": render(cap), "used": render(used)} for t, (cap, used) in limits.items()

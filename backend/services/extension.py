@@ -9,10 +9,10 @@ from sqlalchemy import bindparam, select
 from backend.domain.credits import UnlockKind
 from backend.domain.errors import InvalidInput
 from backend.domain.reasons import Reason, ReasonCode
-from backend.persistence.unit_of_work import Store, UnitOfWork
+from backend.persistence.unit_of_work import AfterCommit, Store, UnitOfWork
 from backend.services import charge_guard, crm, lists, people, sequences, suppression
-from backend.services.charge_guard import UNLOCKS, Actor
-from backend.services.credit_report import charged_of, report
+from backend.services.charge_guard import UNLOCKS, Actor, After
+from backend.services.credit_report import charged_of, read_after, report
 from backend.services.people import PersonRef
 from backend.services.unlocking import Held, unlock
 
@@ -32,10 +32,12 @@ class Seen(NamedTuple):
 
 def reveal(
     uow: UnitOfWork, actor: Actor, ref: PersonRef, fields: list[str], action: str = "reveal", seen=None
-) -> dict:
+) -> AfterCommit:
     """R10: email costs 1 email credit, phone 1 phone credit, nothing when not found or held.
     The searcher's reveal (R7) is the same charge; `action` names its surface in the ledger.
-    `seen`: what the read before this transaction found (`Seen`); else this transaction reads it."""
+    `seen`: what the read before this transaction found (`Seen`); else this transaction reads it.
+    The answer is rendered after the commit, from what the transaction read: every reveal that
+    charges holds SQLite's write lock or the account's balance rows until it commits."""
     kinds = _kinds(fields)
     if seen is None:
         seen = Seen(*_look(uow, actor, ref, kinds), None)
@@ -48,7 +50,8 @@ def reveal(
     elif person is None:
         person = people.resolve(uow, ref)  # an unknown person_id: 404
     held = unlock(uow, actor, person, kinds, action, looked_up, seen.held)
-    return {"person": person_json(held), "credits": _credits(uow, actor, held)}
+    after = held.after or read_after(uow, actor)
+    return AfterCommit(lambda: {"person": person_json(held), "credits": _credits(None, actor, held, after)})
 
 
 def reveal_read_first(store: Store, actor: Actor, ref: PersonRef, fields: list[str], action: str = "reveal"):
@@ -176,6 +179,6 @@ def person_json(held: Held) -> dict:
     }
 
 
-def _credits(uow: UnitOfWork, actor: Actor, held: Held) -> dict:
+def _credits(uow: UnitOfWork | None, actor: Actor, held: Held, after: After | None = None) -> dict:
     reasons = {kind.credit_type: reason for kind, reason in held.reasons.items()}
-    return report(uow, actor, charged_of([held.reasons]), reasons, held.after)
+    return report(uow, actor, charged_of([held.reasons]), reasons, after or held.after)

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import event, text
 
 from backend.domain.credits import CreditType
-from backend.persistence.unit_of_work import hold_connections, release_connections
+from backend.persistence.unit_of_work import AfterCommit, hold_connections, release_connections
 from backend.services import charge_guard
 
 RAISE_BALANCE = text("UPDATE balances SET amount = amount + 5000 WHERE account_id = :a")
@@ -91,3 +91,15 @@ def test_a_read_answers_what_is_committed(store, world):
     store.run(lambda uow: uow.execute(RAISE_BALANCE, {"a": actor.account_id}))
     balance = store.read(lambda uow: charge_guard.balances(uow, actor.account_id))
     assert balance[CreditType.EMAIL] == 12_000
+
+
+def test_an_after_commit_answer_is_built_once_its_transaction_committed(store, world):
+    """A reveal's answer is rendered this way, holding no lock: built any earlier, the read below
+    (another connection) would not see the raise yet."""
+    actor = world.account(email=7)
+
+    def raise_then_answer(uow):
+        uow.execute(RAISE_BALANCE, {"a": actor.account_id})
+        return AfterCommit(lambda: store.read(lambda other: charge_guard.balances(other, actor.account_id)))
+
+    assert store.run(raise_then_answer)[CreditType.EMAIL] == 12_000
