@@ -11,7 +11,7 @@ from backend.domain.errors import InvalidInput
 from backend.domain.reasons import Reason, ReasonCode
 from backend.persistence.unit_of_work import AfterCommit, Store, UnitOfWork
 from backend.services import charge_guard, crm, lists, people, sequences, suppression
-from backend.services.charge_guard import UNLOCKS, Actor, After
+from backend.services.charge_guard import UNLOCKS, Actor
 from backend.services.credit_report import charged_of, read_after, report
 from backend.services.people import PersonRef
 from backend.services.unlocking import Held, unlock
@@ -50,8 +50,9 @@ def reveal(
     elif person is None:
         person = people.resolve(uow, ref)  # an unknown person_id: 404
     held = unlock(uow, actor, person, kinds, action, looked_up, seen.held)
-    after = held.after or read_after(uow, actor)
-    return AfterCommit(lambda: {"person": person_json(held), "credits": _credits(None, actor, held, after)})
+    if held.after is None:  # read here, so the answer needs nothing more of the transaction
+        held.after = read_after(uow, actor)
+    return AfterCommit(lambda: {"person": person_json(held), "credits": _credits(None, actor, held)})
 
 
 def reveal_read_first(store: Store, actor: Actor, ref: PersonRef, fields: list[str], action: str = "reveal"):
@@ -179,6 +180,6 @@ def person_json(held: Held) -> dict:
     }
 
 
-def _credits(uow: UnitOfWork | None, actor: Actor, held: Held, after: After | None = None) -> dict:
+def _credits(uow: UnitOfWork | None, actor: Actor, held: Held) -> dict:
     reasons = {kind.credit_type: reason for kind, reason in held.reasons.items()}
-    return report(uow, actor, charged_of([held.reasons]), reasons, after or held.after)
+    return report(uow, actor, charged_of([held.reasons]), reasons, held.after)

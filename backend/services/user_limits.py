@@ -65,9 +65,12 @@ def count(uow: UnitOfWork, user_id: str | None, credit_type: CreditType, amount:
         return None
     params = {"u": user_id, "t": str(credit_type), "p": period_of(now), "x": amount}
     counted = uow.fetch(_COUNT, params)
-    if counted and counted[0].used > counted[0].cap:
-        raise UserLimitReached(str(credit_type), counted[0].cap, counted[0].used - amount, amount)
-    return counted[0] if counted else None
+    if not counted:  # no limit on this type
+        return None
+    row = counted[0]
+    if row.used > row.cap:
+        raise UserLimitReached(str(credit_type), row.cap, row.used - amount, amount)
+    return row
 
 
 def give_back(
