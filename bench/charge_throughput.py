@@ -64,8 +64,8 @@ wrk.body = %s
 """
 
 
-def seed(base: str) -> list[str]:
-    """The directory, and ACCOUNTS accounts with plenty of email credits; their tokens."""
+def seed(base: str, accounts: int = ACCOUNTS) -> list[str]:
+    """The directory, and `accounts` accounts with plenty of email credits; their tokens."""
     for start in range(0, PEOPLE, 20_000):
         admin_post(
             base,
@@ -89,7 +89,7 @@ def seed(base: str) -> list[str]:
             "/v1/admin/accounts",
             {"name": f"bench {k}", "admin_email": f"b{k}@x.example", "grants": {"email": 10_000_000}},
         )["users"][0]["api_token"]
-        for k in range(ACCOUNTS)
+        for k in range(accounts)
     ]
 
 

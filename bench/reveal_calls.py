@@ -1,5 +1,5 @@
 """How many Python function calls (ours and C functions alike) a request makes, ours against the bare
-ceiling's (bench/reveal_ceiling.py), and in which of our layers: for (a) GET /v1/me and (c) a
+ceiling's and the stack's (bench/reveal_ceiling.py), and in which layers: for (a) GET /v1/me and (c) a
 charging reveal, in-process, as reveal_breakdown.py calls the app.
 
 A count, not a time: it comes out the same on a fast minute of this machine and a slow one (timings
@@ -112,7 +112,7 @@ def count_calls(client: Client, requests: list, lock: LockWatch | None = None) -
 def measure(url: str, n: int) -> dict:
     app = create_app(Settings.from_env(env(url)))
     admin = Client(app, ADMIN)
-    admin.call(admin.prepare("POST", "/v1/admin/directory", {"people": people(0, 2 * n + 2)}))
+    admin.call(admin.prepare("POST", "/v1/admin/directory", {"people": people(0, 3 * n + 3)}))
     account = {"name": "r", "admin_email": "r@x.example", "grants": {"email": 10 * n}}
     created = json.loads(admin.call(admin.prepare("POST", "/v1/admin/accounts", account)))
     token = created["users"][0]["api_token"]
@@ -120,10 +120,11 @@ def measure(url: str, n: int) -> dict:
     for sql in reveal_ceiling.KEYS:
         keys.run_sql(sql)
     out = {}
-    ceiling = reveal_ceiling.create_app(url)
+    ceiling, stack = reveal_ceiling.create_app(url), reveal_ceiling.create_stack_app(url)
     for name, client, storage, first in (
         ("ours", Client(app, token), app.extensions["store"], 0),
         ("ceiling", Client(ceiling, token), ceiling.extensions["storage"], n + 1),
+        ("stack", Client(stack, token), stack.extensions["storage"], 2 * n + 2),
     ):
         lock = None
         if getattr(storage, "writer", None) is not None:  # SQLite
@@ -148,17 +149,19 @@ def main() -> None:
         with database(engine) as url:
             m = measure(url, args.n)
         for request in ("a", "c"):
-            locked = {s: m[s][request].pop(IN_LOCK, 0) for s in ("ours", "ceiling")}
-            ours, ceiling = (sum(m[s][request].values()) for s in ("ours", "ceiling"))
+            locked = {s: m[s][request].pop(IN_LOCK, 0) for s in m}
+            ours, ceiling, stack = (sum(m[s][request].values()) for s in ("ours", "ceiling", "stack"))
             print(
                 f"{engine:<11} {request}: ours {ours:.0f} calls a request, the ceiling's {ceiling:.0f}"
-                f" (ceiling/ours {ceiling / ours:.2f})"
+                f" (ceiling/ours {ceiling / ours:.2f}), the stack's {stack:.0f}"
+                f" (stack/ours {stack / ours:.2f})"
             )
             print("    ours: " + ", ".join(f"{k} {v:.0f}" for k, v in m["ours"][request].most_common()))
+            print("    the stack: " + ", ".join(f"{k} {v:.0f}" for k, v in m["stack"][request].most_common()))
             if locked["ours"]:
                 print(
                     f"    inside SQLite's write lock: ours {locked['ours']:.0f},"
-                    f" the ceiling's {locked['ceiling']:.0f}"
+                    f" the ceiling's {locked['ceiling']:.0f}, the stack's {locked['stack']:.0f}"
                 )
 
 

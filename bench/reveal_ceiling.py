@@ -1,8 +1,8 @@
 """The best c/a this machine allows: the same two requests as bench/charge_throughput.py's (a) and (c),
 written with nothing but Flask routes and raw SQL on the driver, against our own migrated schema, under
 the same gunicorn (2 workers x 8 threads unless told) and the same wrk load, in the same run as ours:
-both servers are up at once on the same database and take turns run by run (a then c on one, then on
-the other, each round), so a spell where the machine runs slow meets both alike.
+the servers are up at once on the same database and take turns run by run (a then c on one, then on
+the next, each round), so a spell where the machine runs slow meets them alike.
 
   (a) GET /v1/me: the bearer token hashed and looked up as an API key (an indexed lookup that checks
       the key is neither revoked nor expired), the request counted against the key's rate limit (an
@@ -13,10 +13,18 @@ the other, each round), so a spell where the machine runs slow meets both alike.
 The key lookup and the count are what any implementation must do now that keys can be revoked and
 requests are rate limited (api.md "Additions"); the limit is set far above the load (common.RATE_LIMIT).
 
-Prints both servers' a and c, their p99, and ours/ceiling for each (the median of the rounds' ratios):
-the target is c >= 0.8 on both engines (../shared/guides/performance.md). Also each server's CPU per
-charging reveal (common.CpuMeter), on PostgreSQL with the database's share apart: where the gap
-between the two lies, in our processes or in the database's work.
+A third server, "the stack", serves the ceiling's SQL and answers through the per-request layers our
+app is built on, wired as our app wires them (create_stack_app): flask-smorest parsing the body with
+our schema and rendering the answer through our response schema, our request id, metrics and JSON log
+line, our rate limiter with its RateLimit fields. It has none of our rules, units of work or other
+hooks, so it bounds what any implementation on this stack can reach: stack/ceiling is what the layers
+cost, ours/stack what our own code costs on top of them.
+
+Prints the servers' a and c, their p99, and ours/ceiling, stack/ceiling and ours/stack for each (the
+median of the rounds' ratios): the target is ours/ceiling c >= 0.8 on both engines
+(../shared/guides/performance.md). Also each server's CPU per charging reveal (common.CpuMeter), on
+PostgreSQL with the database's share apart: where the gap between two lies, in their processes or in
+the database's work.
 
 No validation schemas, no ORM, no unit of work, no retries, no CORS, no idempotency: what is left is
 the storage, the HTTP server and the request's own round trips. Where this ceiling's c/a lies tells how
@@ -45,7 +53,7 @@ from flask import Flask, abort, request
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RATE_LIMIT  # noqa: E402
+from common import RATE_LIMIT, env  # noqa: E402
 
 URL_ENV = "CEILING_DATABASE_URL"
 LIMITER_ENV = "CEILING_LIMITER"  # "memory" or a Redis URL
@@ -199,41 +207,105 @@ def create_app(url: str, limiter: str = "memory") -> Flask:
     def reveal():
         user_id, account_id = actor()
         url = request.get_json()["linkedin_url"].strip().lower().rstrip("/")
-        rows = db.all("PERSON", account_id, url)
-        held = {r[2]: r[3] for r in rows if r[2]}
-        if "email" in held:
-            return {"person": {"id": rows[0][0], "email": held["email"]}, "credits": {}}
-        found = db.one("LOOKUP", url)
-        person_id = rows[0][0] if rows else str(uuid.uuid4())
-        now = datetime.now(UTC)
-        stamp = str(now) if db.sqlite else now
-
-        def charge(db: Storage):
-            if not rows:
-                db.run("NEW_PERSON", person_id, url, found and found[0], stamp)
-            if not db.sqlite:
-                db.one("LOCK", account_id)
-            if found and db.one("UNLOCK", account_id, person_id, found[1], user_id, stamp):
-                after = db.one("DEBIT", MILLI, account_id, MILLI)[0]  # the bench's accounts never run dry
-                db.run("LEDGER", account_id, -MILLI, after, person_id, user_id, stamp)
-            return dict(db.all("BALANCES", account_id))
-
-        balance = db.write(charge)
-        charged = MILLI if found else 0
-        return {
-            "person": {"id": person_id, "linkedin_url": url, "email": found and found[1]},
-            "credits": {
-                "charged": {"email": charged / MILLI, "phone": 0, "tracking": 0},
-                "balance": {t: a / MILLI for t, a in balance.items()},
-                "reasons": {"email": {"code": "charged" if found else "not_found"}},
-            },
-        }
+        return charging_reveal(db, user_id, account_id, url)
 
     return app
 
 
-if os.environ.get(URL_ENV):  # imported by gunicorn
-    app = create_app(os.environ[URL_ENV], os.environ.get(LIMITER_ENV, "memory"))
+def charging_reveal(db: Storage, user_id: str, account_id: str, url: str) -> dict:
+    """The person and what the account holds of them; else the directory lookup and one write
+    transaction charging one email credit when found."""
+    rows = db.all("PERSON", account_id, url)
+    held = {r[2]: r[3] for r in rows if r[2]}
+    if "email" in held:
+        return {"person": {"id": rows[0][0], "email": held["email"]}, "credits": {}}
+    found = db.one("LOOKUP", url)
+    person_id = rows[0][0] if rows else str(uuid.uuid4())
+    now = datetime.now(UTC)
+    stamp = str(now) if db.sqlite else now
+
+    def charge(db: Storage):
+        if not rows:
+            db.run("NEW_PERSON", person_id, url, found and found[0], stamp)
+        if not db.sqlite:
+            db.one("LOCK", account_id)
+        if found and db.one("UNLOCK", account_id, person_id, found[1], user_id, stamp):
+            after = db.one("DEBIT", MILLI, account_id, MILLI)[0]  # the bench's accounts never run dry
+            db.run("LEDGER", account_id, -MILLI, after, person_id, user_id, stamp)
+        return dict(db.all("BALANCES", account_id))
+
+    balance = db.write(charge)
+    charged = MILLI if found else 0
+    return {
+        "person": {"id": person_id, "linkedin_url": url, "email": found and found[1]},
+        "credits": {
+            "charged": {"email": charged / MILLI, "phone": 0, "tracking": 0},
+            "balance": {t: a / MILLI for t, a in balance.items()},
+            "reasons": {"email": {"code": "charged" if found else "not_found"}},
+        },
+    }
+
+
+def create_stack_app(url: str) -> Flask:
+    """The ceiling's SQL and answers with the per-request layers of the stack our app is built on, as our
+    app wires them: flask-smorest parsing and validating the body with our schema and rendering the
+    answer through our response schema; our request id, metrics and JSON log line (backend/api/
+    observe.py, python-json-logger, prometheus-client); our rate limiter (`limits`' moving window, the
+    RateLimit fields). Still the bare driver under it and none of our rules: an upper bound for any
+    implementation on this stack, so stack/ceiling tells how much of the target these layers leave."""
+    from flask import g
+    from flask_smorest import Api, Blueprint
+
+    from backend.api import auth, observe, rate_limits
+    from backend.api.me import MeSchema
+    from backend.app import LeadledgerFlask
+    from backend.config import Settings
+    from backend.observe import logs
+    from backend.services.charge_guard import Actor
+    from schemas.extension import RevealRequest, RevealResponse
+
+    app, db = LeadledgerFlask(__name__), Storage(url)
+    app.extensions["storage"] = db
+    app.config.update(API_TITLE="stack", API_VERSION="v1", OPENAPI_VERSION="3.0.3")
+    logs.configure()
+    observe.install(app)
+
+    @app.before_request
+    def authenticate():
+        if request.path.startswith("/v1/"):
+            token = request.headers.get("Authorization", "").partition(" ")[2]
+            found = db.one("TOKEN", hashlib.sha256(token.encode()).hexdigest(), datetime.now(UTC).isoformat())
+            if found is None:
+                abort(401)
+            g.actor = Actor(account_id=found[1], user_id=found[0])
+            g.credential = auth.credential_digest(token)
+
+    rate_limits.install(app, Settings.from_env(env(url)))
+    blp = Blueprint("stack", __name__)
+
+    @app.get("/healthz")
+    def healthz():
+        return {"status": "ok"}
+
+    @blp.route("/v1/me", methods=["GET"])
+    @blp.response(200, MeSchema)
+    def me():
+        return {"account_id": g.actor.account_id, "user_id": g.actor.user_id}
+
+    @blp.route("/v1/extension/reveal", methods=["POST"])
+    @blp.arguments(RevealRequest())
+    @blp.response(200, RevealResponse)
+    def reveal(body):
+        return charging_reveal(db, g.actor.user_id, g.actor.account_id, body["linkedin_url"])
+
+    Api(app).register_blueprint(blp)
+    return app
+
+
+def served_app(stack: bool = False) -> Flask:
+    """What gunicorn serves: `bench.reveal_ceiling:served_app()`, or `served_app(stack=True)`."""
+    url = os.environ[URL_ENV]
+    return create_stack_app(url) if stack else create_app(url, os.environ.get(LIMITER_ENV, "memory"))
 
 
 def main() -> None:
@@ -258,18 +330,26 @@ def main() -> None:
     me = FIXED_LUA % ("GET", "nil")
     for engine in args.engines.split(","):
         with database(engine) as url, served(url, **config) as ours:  # our app seeds the directory
-            tokens = seed(ours)
+            tokens = seed(ours, accounts=1 + 3 * 16)
             keys = Storage(url)
             for sql in KEYS:
                 keys.run_sql(sql)
             os.environ[URL_ENV], os.environ[LIMITER_ENV] = url, args.limiter  # for the ceiling's gunicorn
-            with served(url, port=8912, target="bench.reveal_ceiling:app", **config) as ceiling:
-                servers = {"ours": (ours, tokens[1:17]), "ceiling": (ceiling, tokens[17:])}
+            target = "bench.reveal_ceiling:served_app"
+            with (
+                served(url, port=8912, target=f"{target}()", **config) as ceiling,
+                served(url, port=8913, target=f"{target}(stack=True)", **config) as stack,
+            ):
+                servers = {
+                    "ours": (ours, tokens[1:17]),
+                    "ceiling": (ceiling, tokens[17:33]),
+                    "stack": (stack, tokens[33:49]),
+                }
                 runs = {name: {"a": [], "c": [], "p99": [], "app": [], "db": []} for name in servers}
                 walked = {name: 0 for name in servers}  # each walks new leads for its own accounts
                 for base, _ in servers.values():
                     wrk(base, "/v1/me", tokens[0], me, 2)  # warm-up
-                for _ in range(args.rounds):  # a spell of a slow machine meets both servers alike
+                for _ in range(args.rounds):  # a spell of a slow machine meets the servers alike
                     for name, (base, charging_tokens) in servers.items():
                         runs[name]["a"].append(wrk(base, "/v1/me", tokens[0], me, args.seconds).rate)
                         lua = charging(charging_tokens, walked[name])
@@ -297,17 +377,21 @@ def main() -> None:
                 else ""
             )
             print(f"{engine:<11} {name:<8} CPU per charging reveal {cpu[name]:.0f} µs{split}")
-        # each round's ratio compares two runs next to each other in time; their median is not moved by
+
+        # each round's ratio compares runs next to each other in time; their median is not moved by
         # one slow spell of the machine, which the ratio of the medians is when it slows one side's run
-        rounds = {k: [o / c for o, c in zip(runs["ours"][k], runs["ceiling"][k], strict=True)] for k in "ac"}
-        a_ratio, c_ratio = (statistics.median(rounds[k]) for k in "ac")
-        print(
-            f"{engine:<11} ours/ceiling, the median of the rounds' ratios: a {a_ratio:.2f},"
-            f" c {c_ratio:.2f} (each round's c: "
-            + ", ".join(f"{r:.2f}" for r in rounds["c"])
-            + f"; target c >= 0.8; {charges} charges in the ledger); CPU per charging reveal,"
-            f" ceiling/ours: {cpu['ceiling'] / cpu['ours']:.2f}"
-        )
+        for top, bottom in (("ours", "ceiling"), ("stack", "ceiling"), ("ours", "stack")):
+            a_rounds, c_rounds = (
+                [t / b for t, b in zip(runs[top][k], runs[bottom][k], strict=True)] for k in "ac"
+            )
+            a_ratio = statistics.median(a_rounds)
+            print(
+                f"{engine:<11} {top}/{bottom}, the median of the rounds' ratios: a {a_ratio:.2f},"
+                f" c {statistics.median(c_rounds):.2f} (each round's c: "
+                + ", ".join(f"{r:.2f}" for r in c_rounds)
+                + f"); CPU per charging reveal, {bottom}/{top}: {cpu[bottom] / cpu[top]:.2f}"
+            )
+        print(f"{engine:<11} target ours/ceiling c >= 0.8; {charges} charges in the ledger")
 
 
 if __name__ == "__main__":
