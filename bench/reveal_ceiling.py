@@ -323,7 +323,7 @@ def main() -> None:
     config = {"workers": args.workers, "threads": args.threads}
     print(
         f"gunicorn {args.workers} workers x {args.threads} threads, wrk -t2 -c16, {args.rounds} rounds of"
-        f" {args.seconds} s runs, ours and the ceiling taking turns run by run; medians"
+        f" {args.seconds} s runs, ours, the ceiling and the stack taking turns run by run; medians"
     )
     print(f"the ceiling counts the rate limit in {args.limiter}; RATE_LIMIT {RATE_LIMIT}")
     print(f"{'engine':<11} {'':<8} {'a /v1/me':>9} {'c charge':>9}   c/a  c p99")
