@@ -143,6 +143,7 @@ class UnitOfWork:
         held = self.holder.pop(self.engine, None) if self.holder is not None else None
         self.conn = held or self.engine.connect()  # a unit of work inside another takes its own
         self.conn.info["write"] = self.write  # read by the SQLite BEGIN hook (persistence/db.py)
+        self.driver = self.conn.connection.dbapi_connection  # the hot paths' statements run on it
         if self.writer:
             try:
                 self.writer.acquire()
@@ -201,7 +202,7 @@ class UnitOfWork:
     def fetch(self, statement, params: dict) -> list:
         """A prebuilt statement's rows through the driver (`statements.fetch`): the hot paths."""
         self.flush()
-        return statements.fetch(self.conn, statement, params)
+        return statements.fetch(self.conn, statement, params, self.driver)
 
     def flush(self) -> None:
         if self._session is not None:
