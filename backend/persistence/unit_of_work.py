@@ -79,8 +79,9 @@ class Store:
         return run(self, fn, attempts, write)
 
     def read(self, fn: Callable[[UnitOfWork], T]) -> T:
-        """`fn`'s one statement in autocommit: a statement is its own snapshot, so no BEGIN and COMMIT
-        around it (two round trips on PostgreSQL). Every request's API-key lookup is one."""
+        """`fn`'s statements in autocommit, each its own snapshot: no BEGIN and COMMIT around them (two
+        round trips on PostgreSQL), for a read whose statements need no common moment. Every
+        request's API-key lookup is one."""
         return run(self, fn, ATTEMPTS, write=False, autocommit=True)
 
     def with_ports(self, contacts=None, validator=None) -> Store:

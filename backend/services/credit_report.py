@@ -4,12 +4,31 @@ from __future__ import annotations
 
 from collections import Counter
 
+from sqlalchemy import bindparam, literal_column, null, select, union_all
+
 from backend.domain.credits import CreditType, render
 from backend.domain.reasons import Reason
 from backend.persistence.tables import utcnow
 from backend.persistence.unit_of_work import UnitOfWork
-from backend.services import charge_guard, user_limits
-from backend.services.charge_guard import Actor, After
+from backend.services import user_limits
+from backend.services.charge_guard import BALANCES, Actor, After
+from backend.services.user_limits import LIMITS
+
+# The account's balances and the user's limits (R24) in one statement: they come from one moment
+# even where no transaction holds the read together (the reveal's read before the write, on SQLite),
+# and a charge's write transaction runs one statement fewer while it holds the lock.
+_AFTER = union_all(
+    select(
+        literal_column("'balance'").label("row"),
+        BALANCES.c.credit_type,
+        BALANCES.c.amount,
+        null().label("used"),
+        null().label("period"),
+    ).where(BALANCES.c.account_id == bindparam("a")),
+    select(literal_column("'limit'"), *(LIMITS.c[c] for c in ("credit_type", "cap", "used", "period"))).where(
+        LIMITS.c.user_id == bindparam("u")
+    ),
+)
 
 
 def charged_of(reasons_by_person: list[dict]) -> Counter:
@@ -22,9 +41,11 @@ def charged_of(reasons_by_person: list[dict]) -> Counter:
 
 
 def read_after(uow: UnitOfWork, actor: Actor) -> After:
-    """The account's balances and the user's limits as they stand in this transaction."""
-    limits = user_limits.of_user(uow, actor.user_id, utcnow()) if actor.user_id else {}
-    return After(charge_guard.balances(uow, actor.account_id), limits)
+    """The account's balances and the user's limits as they stand now (in this transaction, if any)."""
+    rows = uow.fetch(_AFTER, {"a": actor.account_id, "u": actor.user_id})
+    balance = {CreditType(t): amount for row, t, amount, _, _ in rows if row == "balance"}
+    limits = [(t, cap, used, period) for row, t, cap, used, period in rows if row == "limit"]
+    return After(balance, user_limits.this_month(limits, utcnow()))
 
 
 def report(

@@ -2,6 +2,8 @@
 
 import pytest
 
+from backend.persistence import unit_of_work
+
 
 def person(url):
     return {"linkedin_url": url}
@@ -226,20 +228,16 @@ def test_another_accounts_list_and_connection_are_404_and_charge_nothing(api, ex
     assert intruder.balance()["email"] == 100
 
 
-def test_r3_revealing_someone_the_team_holds_is_answered_without_a_write(app, ext):
+def test_r3_revealing_someone_the_team_holds_is_answered_without_a_write(app, ext, monkeypatch):
     ext.post("/v1/extension/reveal", {**person(ext.urls[0]), "fields": ["email", "phone"]})
-    store, writes = app.extensions["store"], []
-    real_run = store.run
+    writes, real_run = [], unit_of_work.run
 
-    def recording(fn, attempts=5, write=True):
+    def recording(store, fn, attempts=5, write=True, autocommit=False):
         writes.append(write)
-        return real_run(fn, attempts, write)
+        return real_run(store, fn, attempts, write, autocommit)
 
-    store.run = recording
-    try:
-        again = ext.post("/v1/extension/reveal", {**person(ext.urls[0]), "fields": ["email", "phone"]})
-    finally:
-        store.run = real_run
+    monkeypatch.setattr(unit_of_work, "run", recording)  # every unit of work, Store.run's and Store.read's
+    again = ext.post("/v1/extension/reveal", {**person(ext.urls[0]), "fields": ["email", "phone"]})
     assert again.json["credits"]["charged"] == {"email": 0, "phone": 0, "tracking": 0}
     assert again.json["person"]["phone"] == "+15550000000"
     if app.extensions["store"].writer is not None:  # SQLite: reads only, the write lock is never taken
