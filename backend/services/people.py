@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, exists, select
 
 from backend.domain.errors import InvalidInput, NotFound
 from backend.domain.identity import canonical_linkedin_url, email_key
@@ -99,10 +99,14 @@ def resolve_refs(uow: UnitOfWork, refs: list[PersonRef]) -> list:
 def create(uow: UnitOfWork, url: str, source_name: str | None):
     """The person for a canonical URL a read just found unknown: inserted straight away, or, when a
     concurrent request created them meanwhile, the row it made. An erased person's URL: 404 (R27)."""
-    suppression.refuse(uow, url=url)
     row = {"id": str(uuid.uuid4()), "linkedin_url": url, "full_name": source_name, "created_at": utcnow()}
-    created = uow.fetch(_creating_by_url(uow.dialect), row)
-    return created[0] if created else _select(uow, PEOPLE.c.linkedin_url, [url])[url]
+    created = uow.fetch(_creating_by_url(uow.dialect), {**row, "h": uow.suppressor.url_hash(url)})
+    if created:
+        return created[0]
+    found = _select(uow, PEOPLE.c.linkedin_url, [url])  # created meanwhile, or suppressed
+    if not found:
+        raise NotFound("no such person")
+    return found[url]
 
 
 def find(uow: UnitOfWork, ref: PersonRef):
@@ -169,9 +173,14 @@ def _creating(dialect: str):
 
 @cache
 def _creating_by_url(dialect: str):
+    """`create`'s insert, made only while no suppression (R27) holds the URL's hash `h`: the check and
+    the insert are one statement inside the charge's write transaction."""
     columns = ("id", "linkedin_url", "full_name", "created_at")
-    values = {c: bindparam(c) for c in columns}
-    return insert_ignoring_conflicts(dialect, PEOPLE).values(values).returning(*PERSON)
+    suppressed = select(suppression.SUPPRESSIONS.c.value_hash).where(
+        suppression.SUPPRESSIONS.c.value_hash == bindparam("h")
+    )
+    values = select(*(bindparam(c, type_=PEOPLE.c[c].type) for c in columns)).where(~exists(suppressed))
+    return insert_ignoring_conflicts(dialect, PEOPLE).from_select(columns, values).returning(*PERSON)
 
 
 def _select(uow: UnitOfWork, column, keys: list[str]) -> dict:
