@@ -12,6 +12,9 @@ _HOST = re.compile(r"^(?:[a-z0-9-]+\.)?linkedin\.com$")
 # no '%' once decoded: no LinkedIn slug holds one, and so a canonical URL folds to itself (routes fold
 # twice: a slug still holding '%' would be decoded again and become another person)
 _SLUG = re.compile(r"^[^\s/?#%\x00-\x1f\x7f]{1,200}$")
+# An ASCII URL in canonical form already, which folding would answer unchanged: every route folds the
+# URL twice (the schema, then the service), and a client that kept our answer sends it so.
+_CANONICAL = re.compile(r"https://www\.linkedin\.com/in/[^\sA-Z/?#%\x00-\x1f\x7f]{1,200}")
 
 
 def canonical_linkedin_url(raw: str) -> str:
@@ -23,6 +26,12 @@ def canonical_linkedin_url(raw: str) -> str:
     holding `%` is refused. Anything that is not an `/in/` profile on linkedin.com raises
     InvalidProfileUrl.
     """
+    if isinstance(raw, str) and raw.isascii() and _CANONICAL.fullmatch(raw):
+        return raw
+    return _fold(raw)
+
+
+def _fold(raw: str) -> str:
     if not isinstance(raw, str) or not raw.strip() or len(raw) > 2048:
         raise InvalidProfileUrl("a LinkedIn profile URL is required")
     text = raw.strip()

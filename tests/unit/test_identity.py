@@ -1,7 +1,10 @@
 """R1: one person, however the tab spells the URL; anything else refused."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from backend.domain import identity
 from backend.domain.errors import InvalidProfileUrl
 from backend.domain.identity import canonical_linkedin_url
 
@@ -50,6 +53,20 @@ def test_r1_the_canonical_url_folds_to_itself():
         assert canonical_linkedin_url(once) == once
     with pytest.raises(InvalidProfileUrl):  # decoded once it still holds a '%': no LinkedIn slug does
         canonical_linkedin_url("https://www.linkedin.com/in/jane%252D1")
+
+
+def _folded(fold, raw):
+    try:
+        return fold(raw)
+    except InvalidProfileUrl:
+        return InvalidProfileUrl
+
+
+@given(st.text(st.characters(max_codepoint=0x7F), max_size=210), st.sampled_from(["", "/", "?x", " "]))
+def test_r1_a_url_answered_as_already_canonical_is_what_folding_it_gives(slug, tail):
+    """The short way for a URL already in canonical form answers what the whole fold would."""
+    raw = f"https://www.linkedin.com/in/{slug}{tail}"
+    assert _folded(canonical_linkedin_url, raw) == _folded(identity._fold, raw)
 
 
 @pytest.mark.parametrize(
