@@ -86,9 +86,11 @@ def _sqlite_engine(url: str, path: str | None, **kw) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        # straight to the driver: nothing to compile or fetch, and every transaction passes here
-        begin = "BEGIN IMMEDIATE" if conn.info.get("write", True) else "BEGIN"
-        conn.connection.driver_connection.execute(begin)
+        # straight to the driver: nothing to compile or fetch; nothing when a unit of work began the
+        # transaction on the driver already (persistence/unit_of_work.py)
+        driver = conn.connection.driver_connection
+        if not driver.in_transaction:
+            driver.execute("BEGIN IMMEDIATE" if conn.info.get("write", True) else "BEGIN")
 
     return engine
 

@@ -103,14 +103,29 @@ def _on_driver(conn, sql: str, params, many: bool = False, driver=None):
         else:
             cursor.execute(sql, params)
     except dialect.loaded_dbapi.Error as exc:
-        lost = dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor)
-        cursor.close()
-        if lost:  # as SQLAlchemy does: the pool must not hand this connection out again
-            conn.invalidate(exc)
-        raise DBAPIError.instance(
-            sql, params, exc, dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=dialect
-        ) from exc
+        raise _as_sqlalchemy_error(conn, exc, sql, params, cursor) from exc
     return cursor
+
+
+def driver_call(conn, call, *args):
+    """`call(*args)` on the DBAPI connection under `conn` (a unit of work's BEGIN, commit, rollback),
+    a driver error raised as SQLAlchemy's, as `fetch` raises it."""
+    try:
+        return call(*args)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise _as_sqlalchemy_error(conn, exc, " ".join(map(str, args)) or call.__name__, None) from exc
+
+
+def _as_sqlalchemy_error(conn, exc, sql: str, params, cursor=None) -> DBAPIError:
+    dialect = conn.dialect
+    lost = dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor)
+    if cursor is not None:
+        cursor.close()
+    if lost:  # as SQLAlchemy does: the pool must not hand this connection out again
+        conn.invalidate(exc)
+    return DBAPIError.instance(
+        sql, params, exc, dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=dialect
+    )
 
 
 class _Compiled:

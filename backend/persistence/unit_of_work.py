@@ -136,6 +136,7 @@ class UnitOfWork:
         self.dialect = self.engine.dialect.name
         self._session: Session | None = None
         self.charges: list[tuple[str, str, int]] = []  # (credit type, action, milli-credits) charged
+        self.committed = False
 
     def __enter__(self) -> UnitOfWork:
         """The pooled connection is taken before the write lock and handed back after it (`__exit__`):
@@ -153,8 +154,10 @@ class UnitOfWork:
                 raise
         try:
             self._set_autocommit(self.autocommit)
-            if not self.autocommit:
-                self.conn.begin()
+            if not self.autocommit and self.dialect == "sqlite":
+                statements.driver_call(
+                    self.conn, self.driver.execute, "BEGIN IMMEDIATE" if self.write else "BEGIN"
+                )
         except BaseException:
             self._end()
             raise
@@ -166,6 +169,8 @@ class UnitOfWork:
                 self._session.close()
             if self.conn.in_transaction():
                 self.conn.rollback()
+            elif not (self.committed or self.autocommit or self.conn.invalidated):
+                statements.driver_call(self.conn, self.driver.rollback)  # the driver's own, if open
         finally:
             self._end()
 
@@ -210,8 +215,16 @@ class UnitOfWork:
             self._session.flush()
 
     def commit(self) -> None:
+        """The transaction begins and ends on the driver (SQLite's BEGIN in `__enter__`; psycopg, out of
+        autocommit, begins with the first statement): SQLAlchemy's begin and commit bookkeeping cost
+        ~30 calls a transaction, inside SQLite's write lock. A statement through SQLAlchemy
+        (`execute`, the session) joins its bookkeeping to the open transaction, and then commits it."""
         self.flush()
-        self.conn.commit()
+        if self.conn.in_transaction():
+            self.conn.commit()
+        elif not self.autocommit:
+            statements.driver_call(self.conn, self.driver.commit)
+        self.committed = True
 
 
 class AfterCommit:
