@@ -139,29 +139,32 @@ class UnitOfWork:
         self.committed = False
 
     def __enter__(self) -> UnitOfWork:
-        """The pooled connection is taken before the write lock and handed back after it (`__exit__`):
-        the pool's own work is no other writer's wait."""
+        """The pooled connection is taken here, and handed back after the write lock (`__exit__`): the
+        pool's own work is no other writer's wait. On SQLite the transaction, and a writer's lock,
+        begin at the first statement (`flush`): the Python a use case runs before it (a new person's
+        id and suppression hash) is none either."""
         self.holder = _HELD.get()
         held = self.holder.pop(self.engine, None) if self.holder is not None else None
         self.conn = held or self.engine.connect()  # a unit of work inside another takes its own
         self.conn.info["write"] = self.write  # read by the SQLite BEGIN hook (persistence/db.py)
         self.driver = self.conn.connection.dbapi_connection  # the hot paths' statements run on it
-        if self.writer:
-            try:
-                self.writer.acquire()
-            except BaseException:
-                self.conn.close()
-                raise
+        self.locked = False
+        # psycopg, out of autocommit, begins a transaction by itself with the first statement
+        self.begun = self.autocommit or self.dialect != "sqlite"
         try:
             self._set_autocommit(self.autocommit)
-            if not self.autocommit and self.dialect == "sqlite":
-                statements.driver_call(
-                    self.conn, self.driver.execute, "BEGIN IMMEDIATE" if self.write else "BEGIN"
-                )
         except BaseException:
             self._end()
             raise
         return self
+
+    def _begin(self) -> None:
+        """SQLite's BEGIN on the driver, IMMEDIATE for a writer once the write lock is its own."""
+        if self.writer:
+            self.writer.acquire()
+            self.locked = True
+        statements.driver_call(self.conn, self.driver.execute, "BEGIN IMMEDIATE" if self.write else "BEGIN")
+        self.begun = True
 
     def __exit__(self, *exc) -> None:
         try:
@@ -176,7 +179,7 @@ class UnitOfWork:
 
     def _end(self) -> None:
         try:
-            if self.writer:
+            if self.locked:
                 self.writer.release()
         finally:
             if self.holder is None or self.engine in self.holder:
@@ -198,6 +201,7 @@ class UnitOfWork:
     @property
     def session(self) -> Session:
         if self._session is None:
+            self.flush()  # SQLite's transaction begins before the session's first statement
             self._session = Session(bind=self.conn, expire_on_commit=False, autoflush=False)
         return self._session
 
@@ -211,19 +215,24 @@ class UnitOfWork:
         return statements.fetch(self.conn, statement, params, self.driver)
 
     def flush(self) -> None:
+        """Before every statement: SQLite's transaction begins at the first, and the session's pending
+        model objects are written, so statements see them."""
+        if not self.begun:
+            self._begin()
         if self._session is not None:
             self._session.flush()
 
     def commit(self) -> None:
-        """The transaction begins and ends on the driver (SQLite's BEGIN in `__enter__`; psycopg, out of
+        """The transaction begins and ends on the driver (SQLite's BEGIN in `flush`; psycopg, out of
         autocommit, begins with the first statement): SQLAlchemy's begin and commit bookkeeping cost
         ~30 calls a transaction, inside SQLite's write lock. A statement through SQLAlchemy
         (`execute`, the session) joins its bookkeeping to the open transaction, and then commits it."""
-        self.flush()
-        if self.conn.in_transaction():
-            self.conn.commit()
-        elif not self.autocommit:
-            statements.driver_call(self.conn, self.driver.commit)
+        if self.begun:  # else no statement ran: nothing to commit
+            self.flush()
+            if self.conn.in_transaction():
+                self.conn.commit()
+            elif not self.autocommit:
+                statements.driver_call(self.conn, self.driver.commit)
         self.committed = True
 
 
