@@ -6,13 +6,15 @@ must come back as clean from each of them as the pool's would."""
 
 from __future__ import annotations
 
+import sqlite3
 from contextlib import contextmanager, nullcontext
 
+import psycopg
 import pytest
 from sqlalchemy import event, text
 
 from backend.domain.credits import CreditType
-from backend.persistence.unit_of_work import AfterCommit, hold_connections, release_connections
+from backend.persistence.unit_of_work import AfterCommit, UnitOfWork, hold_connections, release_connections
 from backend.services import charge_guard
 
 RAISE_BALANCE = text("UPDATE balances SET amount = amount + 5000 WHERE account_id = :a")
@@ -103,3 +105,46 @@ def test_an_after_commit_answer_is_built_once_its_transaction_committed(store, w
         return AfterCommit(lambda: store.read(lambda other: charge_guard.balances(other, actor.account_id)))
 
     assert store.run(raise_then_answer)[CreditType.EMAIL] == 12_000
+
+
+class _BusyAtCommit:
+    """A DBAPI connection whose first commit fails as a busy database's does; the rest is its own."""
+
+    def __init__(self, driver, error: Exception):
+        self._driver, self._error = driver, error
+
+    def __getattr__(self, name):
+        return getattr(self._driver, name)
+
+    def commit(self):
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+        return self._driver.commit()
+
+
+def test_a_commit_the_database_refuses_as_busy_is_rolled_back_retried_and_lands_once(
+    store, world, monkeypatch
+):
+    """A unit of work commits on the driver (its statements ran there, unknown to SQLAlchemy): the
+    driver's error must still come out as SQLAlchemy's, so `run` rolls that attempt back and, the
+    error being transient, runs it again."""
+    actor = world.account(email=7)
+    if store.engine.dialect.name == "sqlite":
+        busy = sqlite3.OperationalError("database is locked")
+    else:
+        busy = psycopg.errors.SerializationFailure("could not serialize access")
+    real_enter, attempts = UnitOfWork.__enter__, []
+
+    def entered(uow):
+        real_enter(uow)
+        attempts.append(uow)
+        if len(attempts) == 1:
+            uow.driver = _BusyAtCommit(uow.driver, busy)
+        return uow
+
+    monkeypatch.setattr(UnitOfWork, "__enter__", entered)
+    store.run(lambda uow: uow.fetch(RAISE_BALANCE, {"a": actor.account_id}))
+    monkeypatch.undo()
+    assert len(attempts) == 2
+    assert store.read(lambda uow: charge_guard.balances(uow, actor.account_id))[CreditType.EMAIL] == 12_000
