@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import namedtuple
+from functools import partial
 
 from sqlalchemy import Table, bindparam, insert, literal
 from sqlalchemy.exc import DBAPIError
@@ -155,6 +156,8 @@ class _Compiled:
             self.names, self.converted = None, [(n, p) for n, p in processors.items() if p is not None]
         self.columns = [(c.keyname, c.type) for c in compiled._result_columns]
         self.row_type = namedtuple("Row", [k for k, _ in self.columns], rename=True) if self.columns else None
+        # a row as the named tuple, without `_make`'s length check: the statement fixed the columns
+        self.make = partial(tuple.__new__, self.row_type) if self.columns else None
         self.results = None  # [(index, result processor)], from the first cursor's description
 
     def params(self, row: dict, convert):
@@ -162,7 +165,7 @@ class _Compiled:
             row = {**self.fixed, **row}
         if self.names is None:  # named parameters (psycopg)
             return {**row, **{n: convert(p, row[n]) for n, p in self.converted}} if self.converted else row
-        values = [row[n] for n in self.names]
+        values = list(map(row.__getitem__, self.names))
         for i, p in self.converted:
             values[i] = convert(p, values[i])
         return values
@@ -176,10 +179,10 @@ class _Compiled:
             types = [t for _, t in self.columns]
             processors = [t._cached_result_processor(dialect, c) for t, c in zip(types, codes, strict=True)]
             self.results = [(i, p) for i, p in enumerate(processors) if p is not None]
-        make, results, fetched = self.row_type._make, self.results, cursor.fetchall()
+        make, results, fetched = self.make, self.results, cursor.fetchall()
         cursor.close()
         if not results:
-            return [make(r) for r in fetched]
+            return list(map(make, fetched))
         out = []
         for r in fetched:
             r = list(r)
