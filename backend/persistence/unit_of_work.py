@@ -225,7 +225,7 @@ class UnitOfWork:
     def commit(self) -> None:
         """The transaction begins and ends on the driver (SQLite's BEGIN in `flush`; psycopg, out of
         autocommit, begins with the first statement): SQLAlchemy's begin and commit bookkeeping cost
-        ~30 calls a transaction, inside SQLite's write lock. A statement through SQLAlchemy
+        ~40 calls a transaction, inside SQLite's write lock. A statement through SQLAlchemy
         (`execute`, the session) joins its bookkeeping to the open transaction, and then commits it."""
         if self.begun:  # else no statement ran: nothing to commit
             self.flush()
