@@ -67,9 +67,8 @@ def execute_many(uow, stmt, rows: list[dict]) -> None:
 
     params = [statement.params(row, driver) for row in rows]
     uow.flush()
-    _on_driver(
-        uow.conn, statement.sql, params if len(params) > 1 else params[0], many=len(params) > 1
-    ).close()
+    many = len(params) > 1
+    _on_driver(uow.conn, statement.sql, params if many else params[0], many=many, driver=uow.driver).close()
 
 
 def fetch(conn, stmt, params: dict, driver=None) -> list:

@@ -3,8 +3,8 @@
 `run(fn)` gives `fn` a unit of work, commits when it returns, rolls back when it raises, and
 retries a bounded number of times on the transient errors of either engine (PostgreSQL
 serialization failures and deadlocks, SQLite busy). `run(fn, write=False)` is for reads: on SQLite
-it neither takes nor waits for the write lock. `read(fn)` is for a read of one statement, which
-needs no transaction around it.
+it neither takes nor waits for the write lock. `read(fn)` is for a read whose statements need no
+common moment: each runs alone, with no transaction around them.
 
 Between `hold_connections()` and `release_connections()` (a request, backend/app.py) the units of
 work one after another share one pooled connection: a charging reveal's key lookup, read and write

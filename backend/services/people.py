@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, exists, select
+from sqlalchemy import bindparam, select
 
 from backend.domain.errors import InvalidInput, NotFound
 from backend.domain.identity import canonical_linkedin_url, email_key
@@ -176,10 +176,7 @@ def _creating_by_url(dialect: str):
     """`create`'s insert, made only while no suppression (R27) holds the URL's hash `h`: the check and
     the insert are one statement inside the charge's write transaction."""
     columns = ("id", "linkedin_url", "full_name", "created_at")
-    suppressed = select(suppression.SUPPRESSIONS.c.value_hash).where(
-        suppression.SUPPRESSIONS.c.value_hash == bindparam("h")
-    )
-    values = select(*(bindparam(c, type_=PEOPLE.c[c].type) for c in columns)).where(~exists(suppressed))
+    values = select(*(bindparam(c, type_=PEOPLE.c[c].type) for c in columns)).where(suppression.UNSUPPRESSED)
     return insert_ignoring_conflicts(dialect, PEOPLE).from_select(columns, values).returning(*PERSON)
 
 

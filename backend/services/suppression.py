@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, exists, select
 
 from backend.domain.errors import NotFound
 from backend.persistence.tables import Suppression
@@ -22,6 +22,9 @@ _HASHES = select(SUPPRESSIONS.c.value_hash).where(
     SUPPRESSIONS.c.value_hash.in_(bindparam("hs", expanding=True))
 )
 _HASH = select(SUPPRESSIONS.c.value_hash).where(SUPPRESSIONS.c.value_hash == bindparam("h"))
+# true while no suppression holds the hash bound as `h`: a statement that creates a person only if they
+# were never erased checks and writes at once (people.create)
+UNSUPPRESSED = ~exists(_HASH)
 
 
 def suppressed(uow: UnitOfWork, urls: Iterable[str] = (), emails: Iterable[str] = ()) -> set[str]:
@@ -32,7 +35,7 @@ def suppressed(uow: UnitOfWork, urls: Iterable[str] = (), emails: Iterable[str] 
     s = uow.suppressor
     by_hash = {s.url_hash(u): u for u in urls} | {s.email_hash(e): e for e in emails}
     hashes, found = sorted(by_hash), set()
-    if len(hashes) == 1:  # one person about to be created (a reveal of someone new): prebuilt, on the driver
+    if len(hashes) == 1:  # one person or email (a lead added, an email supplied): prebuilt, on the driver
         return {by_hash[r.value_hash] for r in uow.fetch(_HASH, {"h": hashes[0]})}
     for i in range(0, len(hashes), 500):
         found.update(uow.execute(_HASHES, {"hs": hashes[i : i + 500]}).scalars())
