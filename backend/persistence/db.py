@@ -34,6 +34,17 @@ def make_engine(url: str, **kw) -> Engine:
         url, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW, connect_args=options, hide_parameters=True, **kw
     )
     ping_when_idle(engine)
+
+    @event.listens_for(engine, "checkin")
+    def _out_of_autocommit(dbapi_conn, record):
+        # a unit of work switches autocommit on the driver (persistence/unit_of_work.py); the pool's
+        # next user gets a connection out of it, as the engine makes them (after the pool's rollback)
+        if dbapi_conn is not None and dbapi_conn.autocommit:
+            try:
+                dbapi_conn.autocommit = False
+            except engine.dialect.loaded_dbapi.Error as exc:  # a broken connection: not handed out again
+                record.invalidate(exc)
+
     return engine
 
 

@@ -108,12 +108,13 @@ def _on_driver(conn, sql: str, params, many: bool = False, driver=None):
 
 
 def driver_call(conn, call, *args):
-    """`call(*args)` on the DBAPI connection under `conn` (a unit of work's BEGIN, commit, rollback),
-    a driver error raised as SQLAlchemy's, as `fetch` raises it."""
+    """`call(*args)` on the DBAPI connection under `conn` (a unit of work's BEGIN, commit, rollback,
+    autocommit switch), a driver error raised as SQLAlchemy's, as `fetch` raises it."""
     try:
         return call(*args)
     except conn.dialect.loaded_dbapi.Error as exc:
-        raise _as_sqlalchemy_error(conn, exc, " ".join(map(str, args)) or call.__name__, None) from exc
+        said = args[0] if args and isinstance(args[0], str) else call.__name__  # the SQL, or what was asked
+        raise _as_sqlalchemy_error(conn, exc, said, None) from exc
 
 
 def _as_sqlalchemy_error(conn, exc, sql: str, params, cursor=None) -> DBAPIError:

@@ -59,6 +59,17 @@ def test_a_write_after_an_autocommit_read_on_the_same_connection_still_rolls_bac
         assert store.read(lambda uow: charge_guard.balances(uow, actor.account_id)) == before
 
 
+def test_a_connection_an_autocommit_read_hands_back_keeps_the_pools_next_transaction_whole(store, world):
+    """The read switches autocommit on the driver; the pool's next user, whoever it is, gets the
+    connection as the engine makes it, so a transaction it rolls back leaves nothing behind."""
+    actor = world.account(email=7)
+    before = store.read(lambda uow: charge_guard.balances(uow, actor.account_id))
+    with pytest.raises(Refused), store.engine.begin() as conn:
+        conn.execute(RAISE_BALANCE, {"a": actor.account_id})
+        raise Refused
+    assert store.read(lambda uow: charge_guard.balances(uow, actor.account_id)) == before
+
+
 def test_a_charging_reveal_takes_one_pooled_connection_for_its_key_read_and_charge(app, api):
     user = api.account(email=3)
     [url] = api.directory(1)
