@@ -30,3 +30,8 @@ class ContactProvider(abc.ABC):
     def lookup_by_email(self, email: str) -> Contact | None:
         """For uploaded rows without a profile URL; a provider that cannot search by email finds nothing."""
         return None
+
+    def within(self, uow) -> ContactProvider:
+        """This provider as a unit of work consults it (`uow.contacts`): itself, unless it reads the
+        unit of work's own database, where its lookups may run on the unit of work's connection."""
+        return self

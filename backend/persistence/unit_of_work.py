@@ -129,7 +129,7 @@ class UnitOfWork:
         self.writer = store.writer if write else None
         self.write = write
         self.autocommit = autocommit
-        self.contacts = store.contacts
+        self._contacts = store.contacts
         self.validator = store.validator
         self.keyring = store.keyring
         self.suppressor = store.suppressor
@@ -197,6 +197,11 @@ class UnitOfWork:
         one connection, 5–10 % longer in-process (taking turns with the bare ceiling)."""
         if self.dialect == "postgresql" and self.driver.autocommit != on:
             statements.driver_call(self.conn, self.driver.set_autocommit, on)
+
+    @property
+    def contacts(self):
+        """The contact port as this unit of work consults it (adapters/contacts/base.py `within`)."""
+        return self._contacts.within(self)
 
     @property
     def session(self) -> Session:

@@ -70,14 +70,18 @@ def test_a_connection_an_autocommit_read_hands_back_keeps_the_pools_next_transac
     assert store.read(lambda uow: charge_guard.balances(uow, actor.account_id)) == before
 
 
-def test_a_charging_reveal_takes_one_pooled_connection_for_its_key_read_and_charge(app, api):
+def test_a_charging_reveal_takes_one_pooled_connection_for_its_key_read_lookup_and_charge(app, api):
+    """The embedded directory reads the app's database: a reveal looks its person up on the unit of
+    work's connection, and the directory's own pool lends none."""
     user = api.account(email=3)
     [url] = api.directory(1)
-    taken = []
+    taken, directory_taken = [], []
     event.listen(app.extensions["store"].engine, "checkout", lambda *_: taken.append(1))
+    event.listen(app.extensions["store"].contacts.engine, "checkout", lambda *_: directory_taken.append(1))
     r = user.post("/v1/extension/reveal", {"linkedin_url": url})
     assert r.status_code == 200 and r.json["credits"]["charged"]["email"] == 1
-    assert len(taken) == 1
+    assert r.json["person"]["email"]  # found by the lookup
+    assert len(taken) == 1 and directory_taken == []
     assert app.extensions["store"].engine.pool.checkedout() == 0  # handed back at the request's end
     assert user.balance()["email"] == 2
 
