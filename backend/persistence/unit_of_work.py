@@ -192,9 +192,9 @@ class UnitOfWork:
         driver already runs each statement alone outside a transaction). Switched on the driver,
         and only when it differs: a held connection stays as the last unit of work left it, and one
         handed back is switched off again by the pool (persistence/db.py). SQLAlchemy's own switch
-        (`execution_options(isolation_level=…)`, and its reset at the pool's check-in) took a
-        PostgreSQL charging reveal, whose key lookup and read run in autocommit and its write not, on
-        one connection, 5–10 % longer in-process (taking turns with the bare ceiling)."""
+        (`execution_options(isolation_level=…)`, and its reset at the pool's check-in) cost a
+        PostgreSQL charging reveal, whose key lookup runs in autocommit and its write not, on one
+        connection, ~120 Python calls (bench/reveal_calls.py)."""
         if self.dialect == "postgresql" and self.driver.autocommit != on:
             statements.driver_call(self.conn, self.driver.set_autocommit, on)
 
