@@ -1,10 +1,10 @@
 """The embedded contact-data source: the directory the operator imports (`POST /v1/admin/directory`).
 
-It reads through an engine of its own (plain reads, no write lock), as any outside provider would:
-a lookup never waits on, or holds, the charging transaction's lock. A unit of work on the same
-database looks one person up on its own connection instead (`within`): a reveal's lookup then takes
-no pooled connection of its own, whose checkout and hand-back cost about five times the lookup's own
-Python calls (bench/reveal_calls.py)."""
+It reads through an engine of its own (plain reads, no write lock), as any outside provider would.
+A unit of work on the same database looks one person up on its own connection instead (`within`),
+in whatever that connection is in (a reveal's read, or the transaction before its charge): the lookup
+then takes no pooled connection of its own, whose checkout and hand-back cost about five times its
+own Python calls (bench/reveal_calls.py)."""
 
 from __future__ import annotations
 

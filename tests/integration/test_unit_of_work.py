@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import contextmanager, nullcontext
+from types import SimpleNamespace
 
 import psycopg
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import create_engine, event, insert, text
 
+from adapters.contacts.directory import DirectoryProvider
 from backend.domain.credits import CreditType
+from backend.persistence.tables import DirectoryEntry
 from backend.persistence.unit_of_work import AfterCommit, UnitOfWork, hold_connections, release_connections
 from backend.services import charge_guard
 
@@ -163,3 +166,21 @@ def test_a_commit_the_database_refuses_as_busy_is_rolled_back_retried_and_lands_
     monkeypatch.undo()
     assert len(attempts) == 2
     assert store.read(lambda uow: charge_guard.balances(uow, actor.account_id))[CreditType.EMAIL] == 12_000
+
+
+def test_a_directory_on_another_database_is_looked_up_there_inside_a_unit_of_work(store, tmp_path):
+    """Only a directory that reads the unit of work's own database runs on its connection: one kept
+    elsewhere (a file of its own; an in-memory database, never shared) answers from where it is."""
+    url = "https://www.linkedin.com/in/elsewhere"
+    other = DirectoryProvider(f"sqlite:///{tmp_path / 'directory.db'}")
+    DirectoryEntry.__table__.create(other.engine)
+    with other.engine.begin() as conn:
+        conn.execute(insert(DirectoryEntry.__table__).values(linkedin_url=url, email="e@x.example"))
+    try:
+        found = store.with_ports(contacts=other).read(lambda uow: uow.contacts.lookup(url))
+        assert found is not None and found.email == "e@x.example"
+        assert store.read(lambda uow: uow.contacts.lookup(url)) is None  # not in the app's own database
+        in_memory = DirectoryProvider("sqlite://")
+        assert in_memory.within(SimpleNamespace(engine=create_engine("sqlite://"))) is in_memory
+    finally:
+        other.engine.dispose()
