@@ -49,7 +49,6 @@ class DirectoryProvider(ContactProvider):
             self.engine = ping_when_idle(
                 create_engine(url, isolation_level="AUTOCOMMIT", hide_parameters=True, **pool)
             )
-        self._reads_the_database_of: dict = {}  # a unit of work's engine -> whether it is this database
 
     def lookup(self, linkedin_url: str) -> Contact | None:
         with self.engine.connect() as conn:
@@ -57,11 +56,8 @@ class DirectoryProvider(ContactProvider):
         return _contact(rows[0]) if rows else None
 
     def within(self, uow) -> ContactProvider:
-        same = self._reads_the_database_of.get(uow.engine)
-        if same is None:
-            url = self.engine.url  # (two in-memory SQLite engines are two databases)
-            same = uow.engine.url == url and url.database not in (None, "", ":memory:")
-            self._reads_the_database_of[uow.engine] = same
+        url = self.engine.url  # (two in-memory SQLite engines are two databases)
+        same = uow.engine.url == url and url.database not in (None, "", ":memory:")
         return _OnUnitOfWork(self, uow) if same else self
 
     def lookup_many(self, linkedin_urls: list[str]) -> dict[str, Contact]:
